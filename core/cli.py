@@ -1,0 +1,60 @@
+"""The ``fewlens`` command line.  Thin: each subcommand lives in ``core/commands/<name>.py``
+and exposes ``register(subparsers)``; its handler returns an exit code.
+Errors the user can act on (FewLensError) print as one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import FewLensError
+
+# Subcommand modules, in help order.  Each has register(subparsers) -> sets func=handler.
+COMMAND_MODULES = [
+    "core.commands.backbones",
+    "core.commands.predict",
+    "core.commands.evaluate",
+    "core.commands.metatrain",
+    "core.commands.lake",
+    "core.commands.project",
+    "core.commands.gui",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fewlens", description="Few-shot image recognition.")
+    parser.add_argument("--version", action="version", version=f"fewlens {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # not written yet / not shipped in this bundle
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FewLensError as e:
+        print(f"fewlens: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fewlens: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Shared fixtures.  Tests never touch the user's real cache or config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+# Exported ONNX models are reused across runs (Makefile sets this); fall back to a repo-local dir.
+os.environ.setdefault("FEWLENS_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "fewlens"))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FEWLENS_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
