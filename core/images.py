@@ -1,0 +1,299 @@
+"""Images in: the one loader every path into the engine goes through.
+
+``load_image`` turns any supported file into an 8-bit RGB ``PIL.Image`` the
+way a user expects to see it (EXIF orientation applied, transparency on
+white, 16-bit scaled rather than clipped), decoding big JPEGs at reduced
+scale so a 12-megapixel photo costs about as much as a thumbnail.  Every
+failure becomes :class:`core.errors.ImageError` naming the file and a reason
+a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from struct import error as struct_error
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Register exactly the decoders we use (``Image.open(formats=...)`` needs them loaded).
+from PIL import (  # noqa: F401  isort: skip
+    BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin,
+)
+
+from .errors import ImageError
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+
+# PIL decoders we allow.  Restricting them keeps e.g. EPS (which shells out to Ghostscript)
+# out of the engine even when a file is misnamed.  The JPEG opener also yields MPO, the
+# multi-picture JPEG some cameras write.
+_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF")
+
+#: Pixel-count guard against decompression bombs (a few-KB PNG that claims 50k x 50k pixels).
+#: 150 MP covers stitched panoramas and large scans; beyond it we refuse before allocating.
+MAX_PIXELS = 150_000_000
+
+# Files up to this size are read once into memory: hashed and decoded from the same bytes.
+_READ_WHOLE_LIMIT = 64 * 1024 * 1024
+_HASH_CHUNK = 1024 * 1024
+
+# We apply our own guard (with a message that names the file), so PIL's warning is noise.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+_WHITE = (255, 255, 255)
+
+
+# --------------------------------------------------------------------------- finding files
+def is_image_path(path: os.PathLike | str) -> bool:
+    """True when the file name has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def find_images(paths: Iterable[os.PathLike | str] | os.PathLike | str, recursive: bool = True) -> list[Path]:
+    """Expand files and folders into a sorted, de-duplicated list of image files.
+
+    Files given explicitly are kept whatever their extension (the loader will say
+    if they are not images); folders contribute files with an image extension,
+    skipping hidden files and folders (``.DS_Store``, ``.thumbnails``...).
+    A path that does not exist raises :class:`ImageError` ("file not found").
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            walker = p.rglob("*") if recursive else p.iterdir()
+            for f in walker:
+                rel = f.relative_to(p).parts
+                if any(part.startswith(".") for part in rel):
+                    continue
+                if f.is_file() and is_image_path(f):
+                    found.add(f)
+        elif p.exists():
+            found.add(p)
+        else:
+            raise ImageError(p, "file not found")
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------- hashing / reading
+def _os_reason(err: OSError) -> str:
+    if isinstance(err, FileNotFoundError):
+        return "file not found"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, IsADirectoryError):
+        return "is a directory"
+    return f"cannot read file ({err.strerror or err})"
+
+
+def _check_file(path: Path) -> int:
+    """Stat the file and turn the common problems into an ImageError; returns its size."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ImageError(path, _os_reason(e)) from None
+    if path.is_dir():
+        raise ImageError(path, "is a directory")
+    if st.st_size == 0:
+        raise ImageError(path, "empty file")
+    return st.st_size
+
+
+def file_hash(path: os.PathLike | str) -> str:
+    """SHA-256 (hex) of the file's bytes, streamed.  The embedding cache key.
+
+    SHA-256 uses the CPU's SHA extensions through OpenSSL (~1 GB/s here, faster than
+    blake2b) and releases the GIL, so hashing overlaps decoding in the pipeline's threads.
+    """
+    path = Path(path)
+    _check_file(path)
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                h.update(chunk)
+    except OSError as e:
+        raise ImageError(path, _os_reason(e)) from None
+    return h.hexdigest()
+
+
+def read_and_hash(path: os.PathLike | str) -> tuple[bytes | None, str]:
+    """Read a file once for both hashing and decoding.
+
+    Returns ``(data, sha256_hex)``; ``data`` is None for files too big to hold in
+    memory, which are then decoded straight from disk.
+    """
+    path = Path(path)
+    size = _check_file(path)
+    if size > _READ_WHOLE_LIMIT:
+        return None, file_hash(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ImageError(path, _os_reason(e)) from None
+    if not data:
+        raise ImageError(path, "empty file")
+    return data, hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- decoding
+def load_image(path: os.PathLike | str, min_side: int | None = 256, *, data: bytes | None = None) -> Image.Image:
+    """Decode ``path`` into an RGB image, EXIF-transposed.
+
+    ``min_side``: the smallest shorter side the caller needs (the backbone's resize
+    size).  JPEGs are DCT-scaled by 1/2, 1/4 or 1/8 at decode time while the shorter
+    side stays >= ``min_side``; ``None`` decodes at full resolution.
+    ``data``: the file's bytes when the caller already read them (see
+    :func:`read_and_hash`), so the file is not read twice.
+    """
+    path = Path(path)
+    if data is None:
+        _check_file(path)
+        source: object = path
+    else:
+        if not data:
+            raise ImageError(path, "empty file")
+        source = io.BytesIO(data)
+    try:
+        img = _open(path, source)
+        with img:
+            _guard_pixels(path, img.size)
+            if min_side and img.format in ("JPEG", "MPO"):
+                # draft() picks the largest power-of-two scale that keeps both sides >= the
+                # requested size, so asking for a square keeps the shorter side >= min_side.
+                img.draft("RGB", (min_side, min_side))
+            img.load()
+            rgb = _to_rgb(path, _transpose(img))
+            # _to_rgb may return the same object; detach it from the file before closing
+            if rgb is img:
+                rgb = img.copy()
+        return rgb
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(path, _too_large_reason(str(e))) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error, MemoryError) as e:
+        # PIL reports truncation / bad markers / bad headers through this mixed bag
+        if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+            raise ImageError(path, _os_reason(e)) from None
+        if isinstance(e, MemoryError):
+            raise ImageError(path, "image too large (out of memory while decoding)") from None
+        raise ImageError(path, "truncated / corrupt image data") from None
+
+
+def _open(path: Path, source) -> Image.Image:
+    try:
+        return Image.open(source, formats=_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image (or an unsupported format)") from None
+    except OSError as e:
+        if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+            raise ImageError(path, _os_reason(e)) from None
+        raise
+
+
+def _guard_pixels(path: Path, size: tuple[int, int]) -> None:
+    pixels = max(1, size[0]) * max(1, size[1])
+    if pixels > MAX_PIXELS:
+        raise ImageError(path, f"image too large ({pixels / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f})")
+
+
+def _too_large_reason(pil_message: str) -> str:
+    m = re.search(r"\((\d+) pixels\)", pil_message)
+    if m:
+        return f"image too large ({int(m.group(1)) / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f})"
+    return "image too large"
+
+
+def _transpose(img: Image.Image) -> Image.Image:
+    """Apply EXIF orientation; a broken EXIF block is ignored, not fatal."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # malformed EXIF in the wild is common; the pixels are still good
+        return img
+
+
+def _to_rgb(path: Path, img: Image.Image) -> Image.Image:
+    """Every PIL mode we can meet, to 8-bit RGB."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        # palette with a transparent index: composite like any other alpha image
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+        if mode == "RGB":
+            return img
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, _WHITE)
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    if mode in ("1", "L", "CMYK", "YCbCr", "RGBX"):
+        return img.convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return _high_depth_to_rgb(img)
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError):
+        raise ImageError(path, f"unsupported colour mode {mode}") from None
+
+
+def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
+    """16-bit / 32-bit grayscale to 8 bits by scaling the range, never by clipping.
+
+    ``Image.convert("L")`` clips 16-bit values at 255, turning most of a 16-bit scan
+    white; instead divide by the full scale of the declared bit depth (or by the
+    data's own range for float and 32-bit data that exceed it).
+    """
+    a = np.asarray(img)
+    if img.mode == "F":
+        a = a.astype(np.float64)
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        if lo >= 0.0 and hi <= 1.0:
+            scaled = a * 255.0
+        else:
+            scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    else:
+        a = a.astype(np.float64)
+        hi = float(a.max()) if a.size else 0.0
+        full = 65535.0 if hi <= 65535 else hi  # "I" from 16-bit PNG/TIFF holds 0..65535
+        scaled = a * (255.0 / full) if a.min() >= 0 else (a - a.min()) * (255.0 / max(1.0, hi - a.min()))
+    gray = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    return gray.convert("RGB")
+
+
+def image_size(path: os.PathLike | str) -> tuple[int, int]:
+    """Width and height after EXIF orientation, read from the header only (cheap)."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with _open(path, path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except ImageError:
+        raise
+    except Exception:
+        raise ImageError(path, "truncated / corrupt image data") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "file_hash",
+    "find_images",
+    "image_size",
+    "is_image_path",
+    "load_image",
+    "read_and_hash",
+]
