@@ -1,0 +1,998 @@
+"""The FewLens project store: one SQLite file (``*.fewlens``) per project.  No Qt.
+
+A project holds image references (path + content hash), classes (name, color, order),
+labels, per-project settings and an embedding cache.  Every mutating call commits at once
+in its own transaction: there is no "unsaved changes" state, so closing the window, a crash
+or ``kill -9`` lose at most the action in flight.
+
+Public API (the GUI's undo stack is built on the "returns what is needed to undo" results)::
+
+    Project.create(path, overwrite=False) -> Project     # new, empty project file
+    Project.open(path) -> Project                         # ProjectError naming the file if it
+                                                          # is not a project / newer / unreadable
+    p.path, p.folder, p.close(), ``with Project.open(p) as p: ...``
+    p.save_as(new_path, overwrite=False) -> Project       # consistent copy (SQLite backup API),
+                                                          # image paths re-relativized; returns the
+                                                          # copy opened; ``p`` stays open
+    # images
+    p.add_images([(path, hash), ...]) -> list[int]        # ids, in input order; a path already in
+                                                          # the project returns its existing id
+    p.images(ids=None, class_id=ANY, labeled=None, check_missing=True) -> list[ImageRecord]
+    p.image(id) -> ImageRecord
+    p.image_count(), p.counts() -> ProjectCounts
+    p.remove_images(ids) -> list[RemovedImage]            # from the project, never from disk
+    p.restore_images(removed)                             # undo of remove_images
+    p.missing_images() -> list[ImageRecord]
+    p.locate(folder) -> int                               # relink missing files by content hash
+    p.relink(image_id, new_path)                          # one file, user-picked
+    # classes
+    p.add_class(name, color=None) -> int                  # auto color from a distinct palette
+    p.rename_class(id, name), p.set_class_color(id, color), p.reorder_classes([ids])
+    p.classes() -> list[ClassInfo]                        # ordered, with per-class image counts
+    p.class_by_name(name) -> ClassInfo | None
+    p.delete_class(id) -> DeletedClass                    # its images become unlabeled
+    p.restore_class(deleted)                              # undo of delete_class / merge_classes
+    p.merge_classes(src_ids, dst_id) -> list[DeletedClass]
+    # labels
+    p.set_labels(image_ids, class_id | None) -> {image_id: previous class_id | None}
+    p.apply_labels({image_id: class_id | None})           # undo/redo of set_labels
+    p.labels() -> {image_id: class_id}                    # labeled images only
+    # settings (JSON values)
+    p.get_setting(key, default=None), p.set_setting(key, value), p.settings() -> dict
+    # embeddings: same table and API as core.embedding_cache.EmbeddingCache
+    p.embedding_cache.get_many(hashes, backbone_id) -> {hash: vec}
+    p.embedding_cache.put_many(backbone_id, {hash: vec})
+
+Paths are stored relative to the project file's folder when the image lies under it (so a
+project moved together with its images keeps working), else absolute; records always carry
+the absolute path.  ``ImageRecord.missing`` is true when the file is not at that path.
+
+Threading: each thread gets its own SQLite connection (created on first use) so the UI thread
+can read while a worker writes (WAL readers never block on the writer).  Writes within the
+process are serialized by one lock; other processes wait up to ``BUSY_TIMEOUT_MS``.  All
+connections are closed by ``close()`` — do not use the project from any thread after that.
+
+Durability: WAL with ``synchronous=FULL``.  WAL alone already makes every committed
+transaction survive a process crash or ``kill -9``; FULL additionally fsyncs the WAL at each
+commit, so a power loss or OS crash cannot roll back actions the user already saw happen.  The
+cost (one fsync per human action, or per embedding batch) is invisible at human speed.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import ProjectError
+
+SCHEMA_VERSION = 1
+PROJECT_SUFFIX = ".fewlens"
+# PRAGMA application_id: marks the SQLite file as a FewLens project ("FwLn").
+APPLICATION_ID = 0x46774C6E
+BUSY_TIMEOUT_MS = 5000
+
+# Well-known setting keys (values are JSON).
+SETTING_BACKBONE = "backbone"
+SETTING_METHOD = "method"
+SETTING_THRESHOLD = "unknown_threshold"
+
+# Distinct, colorblind-friendly first (Okabe-Ito + Tableau-like); beyond that, golden-angle hues.
+PALETTE = (
+    "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442",
+    "#8C564B", "#7F7F7F", "#17BECF", "#BCBD22", "#9467BD", "#E377C2", "#2CA02C",
+)
+
+ANY: Any = object()  # sentinel: "no filter" for images(class_id=...)
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE classes (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL,
+    color    TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX classes_name ON classes (name COLLATE NOCASE);
+CREATE TABLE images (
+    id       INTEGER PRIMARY KEY,
+    path     TEXT NOT NULL UNIQUE,   -- relative to the project folder (POSIX '/') or absolute
+    hash     TEXT NOT NULL,          -- core.images.file_hash of the bytes
+    size     INTEGER,                -- bytes; lets locate() hash only same-size candidates
+    class_id INTEGER REFERENCES classes (id) ON DELETE SET NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX images_hash ON images (hash);
+CREATE INDEX images_class ON images (class_id);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS embeddings (
+    hash TEXT, backbone TEXT, vec BLOB, PRIMARY KEY (hash, backbone)
+);
+"""
+
+# Schema migrations: MIGRATIONS[v] upgrades a version-v file to v+1 inside one transaction.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    id: int
+    path: Path  # absolute
+    hash: str
+    class_id: int | None
+    missing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedImage:
+    """Everything ``restore_images`` needs to put a removed image back exactly (same id)."""
+
+    id: int
+    stored_path: str
+    hash: str
+    size: int | None
+    class_id: int | None
+    added_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClassInfo:
+    id: int
+    name: str
+    color: str
+    position: int
+    count: int  # labeled images in this class
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedClass:
+    """A deleted class and the images that carried its label (``restore_class`` undoes)."""
+
+    id: int
+    name: str
+    color: str
+    position: int
+    image_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectCounts:
+    images: int
+    labeled: int
+    unlabeled: int
+    classes: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _norm_abs(path: os.PathLike | str) -> str:
+    """Absolute, normalized path string (symlinks kept: the user's view of the file)."""
+    return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def _to_stored(abs_path: str, folder: str) -> str:
+    """Relative POSIX path when ``abs_path`` is under ``folder``, else the absolute path."""
+    try:
+        if os.path.commonpath([abs_path, folder]) == folder:
+            return Path(os.path.relpath(abs_path, folder)).as_posix()
+    except ValueError:  # different drives on Windows
+        pass
+    return abs_path
+
+
+def _from_stored(stored: str, folder: str) -> str:
+    if os.path.isabs(stored):
+        return stored
+    return os.path.normpath(os.path.join(folder, *stored.split("/")))
+
+
+def _auto_color(index: int, used: set[str]) -> str:
+    for c in PALETTE:
+        if c.upper() not in used:
+            return c
+    # Palette exhausted: spread hues by the golden angle so neighbours stay distinct.
+    h = (index * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.85)
+    return f"#{int(r * 255):02X}{int(g * 255):02X}{int(b * 255):02X}"
+
+
+def _normalize_color(color: str, path: str) -> str:
+    c = color.strip()
+    if not c.startswith("#"):
+        c = "#" + c
+    if len(c) == 4:  # #RGB
+        c = "#" + "".join(ch * 2 for ch in c[1:])
+    try:
+        int(c[1:], 16)
+    except ValueError:
+        raise ProjectError(path, f"invalid color {color!r} (expected #RRGGBB)") from None
+    if len(c) != 7:
+        raise ProjectError(path, f"invalid color {color!r} (expected #RRGGBB)")
+    return c.upper()
+
+
+def existing_files(abs_paths: Iterable[str]) -> set[str]:
+    """Which of ``abs_paths`` exist as files, listing each folder once (a 100k-image project
+    costs one directory scan per folder instead of one stat per file)."""
+    by_dir: dict[str, list[str]] = defaultdict(list)
+    for p in abs_paths:
+        by_dir[os.path.dirname(p)].append(p)
+    found: set[str] = set()
+    for d, paths in by_dir.items():
+        try:
+            with os.scandir(d) as it:
+                names = {e.name for e in it if e.is_file()}
+        except OSError:
+            continue
+        for p in paths:
+            if os.path.basename(p) in names:
+                found.add(p)
+    return found
+
+
+def _unlink_quietly(path: str) -> None:
+    for p in (path, path + "-wal", path + "-shm", path + "-journal") if path else ():
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def _check_header(path: Path) -> None:
+    """Fail early, naming the file, for anything that cannot be a project file."""
+    p = os.fspath(path)
+    if not path.exists():
+        raise ProjectError(p, "no such project file")
+    if path.is_dir():
+        raise ProjectError(p, "is a folder, not a FewLens project file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except PermissionError:
+        raise ProjectError(p, "cannot read the project file: permission denied") from None
+    except OSError as e:
+        raise ProjectError(p, f"cannot read the project file: {e.strerror or e}") from None
+    if head != _SQLITE_MAGIC:
+        raise ProjectError(p, "not a FewLens project (not an SQLite database)")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise ProjectError(p, "the project file or its folder is read-only; use Save As to copy it")
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding cache inside the project file
+
+
+class ProjectEmbeddingCache:
+    """``EmbeddingCache``-compatible view on the project's ``embeddings`` table
+    (vectors stored as little-endian float32 bytes)."""
+
+    def __init__(self, project: Project):
+        self._project = project
+
+    def get_many(self, hashes: Iterable[str], backbone_id: str) -> dict[str, np.ndarray]:
+        hashes = list(dict.fromkeys(hashes))
+        out: dict[str, np.ndarray] = {}
+        con = self._project._conn()
+        for i in range(0, len(hashes), 500):  # stay under SQLite's host-parameter limit
+            chunk = hashes[i : i + 500]
+            q = f"SELECT hash, vec FROM embeddings WHERE backbone = ? AND hash IN ({','.join('?' * len(chunk))})"
+            for h, blob in con.execute(q, [backbone_id, *chunk]):
+                out[h] = np.frombuffer(blob, dtype="<f4").copy()
+        return out
+
+    def put_many(self, backbone_id: str, vecs: Mapping[str, np.ndarray]) -> None:
+        rows = [(h, backbone_id, np.ascontiguousarray(v, dtype="<f4").tobytes()) for h, v in vecs.items()]
+        if not rows:
+            return
+        with self._project._write() as con:
+            con.executemany("INSERT OR REPLACE INTO embeddings (hash, backbone, vec) VALUES (?, ?, ?)", rows)
+
+    def count(self, backbone_id: str | None = None) -> int:
+        con = self._project._conn()
+        if backbone_id is None:
+            return con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+        return con.execute("SELECT COUNT(*) FROM embeddings WHERE backbone = ?", (backbone_id,)).fetchone()[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The project
+
+
+class _WriteTxn:
+    """Context manager: process-wide write lock + BEGIN IMMEDIATE ... COMMIT/ROLLBACK."""
+
+    def __init__(self, project: Project):
+        self._p = project
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._p._write_lock.acquire()
+        try:
+            self._con = self._p._conn()
+            self._con.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._p._write_lock.release()
+            raise
+        return self._con
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._con.execute("COMMIT")
+            else:
+                self._con.execute("ROLLBACK")
+        finally:
+            self._p._write_lock.release()
+
+
+class Project:
+    """An open project file.  Create with ``Project.create`` / ``Project.open``."""
+
+    def __init__(self, path: Path, _token: object = None):
+        if _token is not _OPEN_TOKEN:
+            raise TypeError("use Project.open(path) or Project.create(path)")
+        self.path = path
+        self.folder = str(path.parent)
+        self._local = threading.local()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self.embedding_cache = ProjectEmbeddingCache(self)
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: os.PathLike | str, overwrite: bool = False) -> Project:
+        """Create a new, empty project at ``path`` (built under a temporary name, then renamed
+        into place, so a crash never leaves a half-made project)."""
+        path = Path(_norm_abs(path))
+        p = os.fspath(path)
+        if path.is_dir():
+            raise ProjectError(p, "is a folder; choose a file name for the project")
+        if path.exists() and not overwrite:
+            raise ProjectError(p, "already exists")
+        if not path.parent.is_dir():
+            raise ProjectError(p, "the folder for the project does not exist")
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            os.unlink(tmp)  # SQLite creates it
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                con.execute("PRAGMA journal_mode=DELETE")
+                con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                con.execute("BEGIN")
+                now = _now()
+                con.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("format", "fewlens-project"),
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("app_version", __version__),
+                        ("created_at", repr(now)),
+                    ],
+                )
+                con.execute("COMMIT")
+                con.execute("PRAGMA journal_mode=WAL")
+            finally:
+                con.close()
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(p + suffix):
+                    os.unlink(p + suffix)
+            os.replace(tmp, p)
+        except (sqlite3.Error, OSError) as e:
+            _unlink_quietly(tmp)
+            raise ProjectError(p, f"cannot create the project: {getattr(e, 'strerror', None) or e}") from None
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: os.PathLike | str) -> Project:
+        """Open an existing project; ``ProjectError`` (naming the file) if it is not one, is
+        from a newer FewLens, or cannot be read or written."""
+        path = Path(_norm_abs(path))
+        _check_header(path)
+        proj = cls(path, _OPEN_TOKEN)
+        try:
+            proj._validate_and_migrate()
+        except BaseException:
+            proj.close()
+            raise
+        return proj
+
+    def _connect(self) -> sqlite3.Connection:
+        p = os.fspath(self.path)
+        try:
+            con = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            con.execute("PRAGMA foreign_keys=ON")
+            mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise ProjectError(p, f"cannot enable write-ahead logging (journal mode {mode})")
+            con.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as e:
+            raise self._translate(e) from None
+        return con
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (see module docstring: one per thread)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            if self._closed:
+                raise ProjectError(self.path, "the project is closed")
+            con = self._connect()
+            self._local.con = con
+            with self._conns_lock:
+                self._all_conns.append(con)
+        return con
+
+    def _write(self) -> _WriteTxn:
+        return _WriteTxn(self)
+
+    def _translate(self, e: sqlite3.Error) -> ProjectError:
+        msg = str(e)
+        if "locked" in msg or "busy" in msg:
+            return ProjectError(self.path, "the project is locked by another program; close it there and retry")
+        if "not a database" in msg or "malformed" in msg:
+            return ProjectError(self.path, f"not a FewLens project or damaged ({msg})")
+        if "readonly" in msg or "read-only" in msg:
+            return ProjectError(self.path, "the project file is read-only; use Save As to copy it")
+        if "unable to open" in msg:
+            return ProjectError(self.path, "cannot open the project file")
+        return ProjectError(self.path, msg)
+
+    def _validate_and_migrate(self) -> None:
+        p = os.fspath(self.path)
+        con = self._conn()
+        try:
+            app_id = con.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            meta: dict[str, str] = {}
+            if "meta" in tables:
+                meta = dict(con.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as e:
+            raise self._translate(e) from None
+        if app_id != APPLICATION_ID or meta.get("format") != "fewlens-project":
+            raise ProjectError(p, "is an SQLite database but not a FewLens project")
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError:
+            raise ProjectError(p, "damaged FewLens project (no schema version)") from None
+        if version > SCHEMA_VERSION:
+            made_by = meta.get("app_version", "?")
+            raise ProjectError(
+                p,
+                f"was saved by a newer FewLens ({made_by}, project format {version}); "
+                f"this FewLens {__version__} reads format {SCHEMA_VERSION} and older — please update",
+            )
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise ProjectError(p, f"no upgrade path from project format {version}")
+            with self._write() as wcon:
+                step(wcon)
+                version += 1
+                wcon.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+                wcon.execute("UPDATE meta SET value = ? WHERE key = 'app_version'", (__version__,))
+                wcon.execute(f"PRAGMA user_version={version}")
+
+    def close(self) -> None:
+        """Close every connection (checkpointing the WAL into the main file)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._conns_lock:
+            conns, self._all_conns = self._all_conns, []
+        for con in conns:
+            try:
+                con.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Project({os.fspath(self.path)!r}{', closed' if self._closed else ''})"
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result: ``"ok"`` for a sound file."""
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
+
+    # -- save as ------------------------------------------------------------------------------
+
+    def save_as(self, new_path: os.PathLike | str, overwrite: bool = False) -> Project:
+        """Write a consistent copy to ``new_path`` and return it opened (this project stays
+        open).  Image paths are re-relativized against the new location, so the copy points
+        at the same files."""
+        dst = Path(_norm_abs(new_path))
+        d = os.fspath(dst)
+        if dst == self.path:
+            raise ProjectError(d, "is this project's own file; choose another name")
+        if dst.is_dir():
+            raise ProjectError(d, "is a folder; choose a file name for the project")
+        if dst.exists() and not overwrite:
+            raise ProjectError(d, "already exists")
+        if not dst.parent.is_dir():
+            raise ProjectError(d, "the folder for the project does not exist")
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+            os.close(fd)
+            out = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                # The backup API copies a snapshot that is consistent even while others write.
+                self._conn().backup(out)
+                new_folder = str(dst.parent)
+                rows = out.execute("SELECT id, path FROM images").fetchall()
+                updates = []
+                for img_id, stored in rows:
+                    new_stored = _to_stored(_from_stored(stored, self.folder), new_folder)
+                    if new_stored != stored:
+                        updates.append((new_stored, img_id))
+                out.execute("BEGIN")
+                # Two passes through unique temporary names keep the UNIQUE(path) constraint
+                # from firing while paths swap (e.g. 'a.jpg' <-> '../x/a.jpg').
+                out.executemany("UPDATE images SET path = ? WHERE id = ?", [(f"\x00{i}", i) for _, i in updates])
+                out.executemany("UPDATE images SET path = ? WHERE id = ?", updates)
+                out.execute("COMMIT")
+                out.execute("PRAGMA journal_mode=DELETE")  # single self-contained file until opened
+            finally:
+                out.close()
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(d + suffix):
+                    os.unlink(d + suffix)
+            os.replace(tmp, d)
+        except (sqlite3.Error, OSError) as e:
+            _unlink_quietly(tmp)
+            raise ProjectError(d, f"cannot save a copy: {getattr(e, 'strerror', None) or e}") from None
+        return Project.open(dst)
+
+    # -- images -------------------------------------------------------------------------------
+
+    def add_images(self, paths_and_hashes: Sequence[tuple[os.PathLike | str, str]]) -> list[int]:
+        """Add images (one transaction).  Returns their ids in input order; a path already in
+        the project (or repeated in the input) maps to its existing id and is not duplicated."""
+        stored: list[tuple[str, str, int | None]] = []
+        for path, h in paths_and_hashes:
+            ap = _norm_abs(path)
+            try:
+                size = os.stat(ap).st_size
+            except OSError:
+                size = None
+            stored.append((_to_stored(ap, self.folder), str(h), size))
+        ids: list[int] = []
+        now = _now()
+        with self._write() as con:
+            known: dict[str, int] = {}
+            for i in range(0, len(stored), 500):
+                chunk = [s for s, _, _ in stored[i : i + 500]]
+                q = f"SELECT path, id FROM images WHERE path IN ({','.join('?' * len(chunk))})"
+                known.update(con.execute(q, chunk).fetchall())
+            for sp, h, size in stored:
+                img_id = known.get(sp)
+                if img_id is None:
+                    cur = con.execute(
+                        "INSERT INTO images (path, hash, size, class_id, added_at) VALUES (?, ?, ?, NULL, ?)",
+                        (sp, h, size, now),
+                    )
+                    img_id = cur.lastrowid
+                    known[sp] = img_id
+                ids.append(img_id)
+        return ids
+
+    def _record_rows(self, rows: list[tuple], check_missing: bool) -> list[ImageRecord]:
+        folder = self.folder
+        abs_paths = [_from_stored(r[1], folder) for r in rows]
+        present = existing_files(abs_paths) if check_missing else None
+        return [
+            ImageRecord(r[0], Path(ap), r[2], r[3], False if present is None else ap not in present)
+            for r, ap in zip(rows, abs_paths)
+        ]
+
+    def images(
+        self,
+        ids: Iterable[int] | None = None,
+        class_id: int | None = ANY,
+        labeled: bool | None = None,
+        check_missing: bool = True,
+    ) -> list[ImageRecord]:
+        """Image records ordered by id.  Filters: ``ids``; ``class_id`` (an id, or ``None`` for
+        unlabeled); ``labeled`` True/False.  ``check_missing=False`` skips the file-system
+        scan (``missing`` is then always False)."""
+        where, args = [], []
+        if class_id is not ANY:
+            if class_id is None:
+                where.append("class_id IS NULL")
+            else:
+                where.append("class_id = ?")
+                args.append(int(class_id))
+        if labeled is True:
+            where.append("class_id IS NOT NULL")
+        elif labeled is False:
+            where.append("class_id IS NULL")
+        con = self._conn()
+        base = "SELECT id, path, hash, class_id FROM images"
+        if ids is not None:
+            id_list = [int(i) for i in ids]
+            rows: list[tuple] = []
+            for i in range(0, len(id_list), 500):
+                chunk = id_list[i : i + 500]
+                w = where + [f"id IN ({','.join('?' * len(chunk))})"]
+                rows += con.execute(f"{base} WHERE {' AND '.join(w)}", args + chunk).fetchall()
+            rows.sort()
+        else:
+            q = base + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+            rows = con.execute(q, args).fetchall()
+        return self._record_rows(rows, check_missing)
+
+    def image(self, image_id: int) -> ImageRecord:
+        recs = self.images(ids=[image_id])
+        if not recs:
+            raise ProjectError(self.path, f"no image with id {image_id}")
+        return recs[0]
+
+    def image_count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+    def counts(self) -> ProjectCounts:
+        con = self._conn()
+        n, labeled = con.execute("SELECT COUNT(*), COUNT(class_id) FROM images").fetchone()
+        k = con.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
+        return ProjectCounts(images=n, labeled=labeled, unlabeled=n - labeled, classes=k)
+
+    def missing_images(self) -> list[ImageRecord]:
+        return [r for r in self.images() if r.missing]
+
+    def remove_images(self, ids: Iterable[int]) -> list[RemovedImage]:
+        """Remove images from the project (never from disk); returns what ``restore_images``
+        needs to undo it.  Their cached embeddings stay (keyed by hash, cheap to keep)."""
+        id_list = list(dict.fromkeys(int(i) for i in ids))
+        removed: list[RemovedImage] = []
+        with self._write() as con:
+            for i in range(0, len(id_list), 500):
+                chunk = id_list[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                removed += [
+                    RemovedImage(*r)
+                    for r in con.execute(
+                        f"SELECT id, path, hash, size, class_id, added_at FROM images WHERE id IN ({marks})", chunk
+                    )
+                ]
+                con.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
+        removed.sort(key=lambda r: r.id)
+        return removed
+
+    def restore_images(self, removed: Iterable[RemovedImage]) -> None:
+        """Undo ``remove_images``: same ids, paths, labels (a label whose class has since been
+        deleted is dropped)."""
+        with self._write() as con:
+            class_ids = {r[0] for r in con.execute("SELECT id FROM classes")}
+            con.executemany(
+                "INSERT OR REPLACE INTO images (id, path, hash, size, class_id, added_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (r.id, r.stored_path, r.hash, r.size, r.class_id if r.class_id in class_ids else None, r.added_at)
+                    for r in removed
+                ],
+            )
+
+    def relink(self, image_id: int, new_path: os.PathLike | str) -> None:
+        """Point one image at a new file (the user located it by hand)."""
+        ap = _norm_abs(new_path)
+        try:
+            size = os.stat(ap).st_size
+        except OSError:
+            raise ProjectError(ap, "cannot relink: file not found") from None
+        with self._write() as con:
+            try:
+                cur = con.execute(
+                    "UPDATE images SET path = ?, size = ? WHERE id = ?", (_to_stored(ap, self.folder), size, image_id)
+                )
+            except sqlite3.IntegrityError:
+                raise ProjectError(ap, "cannot relink: this file is already in the project") from None
+            if cur.rowcount == 0:
+                raise ProjectError(self.path, f"no image with id {image_id}")
+
+    def locate(self, folder: os.PathLike | str, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-link missing images to files under ``folder`` with the same content hash.
+        Only files whose size matches a missing image are hashed; among equal-content
+        candidates the one with the same file name wins.  Returns how many were re-linked."""
+        from .images import IMAGE_EXTENSIONS, file_hash  # lazy: core.images pulls in PIL
+
+        missing = self.missing_images()
+        if not missing:
+            return 0
+        con = self._conn()
+        sizes: dict[int, int | None] = dict(
+            con.execute(f"SELECT id, size FROM images WHERE id IN ({','.join(str(r.id) for r in missing)})")
+        )
+        want_sizes = {s for s in sizes.values() if s is not None}
+        any_size = any(s is None for s in sizes.values())  # legacy rows without a size
+        by_hash: dict[str, list[ImageRecord]] = defaultdict(list)
+        for r in missing:
+            by_hash[r.hash].append(r)
+
+        candidates: list[str] = []
+        for root, dirs, files in os.walk(os.fspath(folder)):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                    continue
+                fp = os.path.join(root, name)
+                try:
+                    size = os.stat(fp).st_size
+                except OSError:
+                    continue
+                if any_size or size in want_sizes:
+                    candidates.append(_norm_abs(fp))
+        in_project = {str(r.path) for r in self.images(check_missing=False)}
+        candidates = [c for c in candidates if c not in in_project]
+
+        matches: dict[str, list[str]] = defaultdict(list)  # hash -> candidate paths
+        for i, fp in enumerate(candidates):
+            try:
+                h = file_hash(fp)
+            except Exception:  # unreadable candidate: just not a match
+                continue
+            if h in by_hash:
+                matches[h].append(fp)
+            if progress:
+                progress(i + 1, len(candidates))
+
+        updates: list[tuple[str, int, int]] = []
+        for h, recs in by_hash.items():
+            pool = matches.get(h, [])
+            for rec in sorted(recs, key=lambda r: r.id):
+                if not pool:
+                    break
+                same_name = [c for c in pool if os.path.basename(c) == rec.path.name]
+                pick = same_name[0] if same_name else pool[0]
+                pool.remove(pick)
+                updates.append((_to_stored(pick, self.folder), os.stat(pick).st_size, rec.id))
+        if updates:
+            with self._write() as con:
+                con.executemany("UPDATE images SET path = ?, size = ? WHERE id = ?", updates)
+        return len(updates)
+
+    # -- classes ------------------------------------------------------------------------------
+
+    def classes(self) -> list[ClassInfo]:
+        """Classes in display order, each with its labeled-image count."""
+        rows = self._conn().execute(
+            "SELECT c.id, c.name, c.color, c.position, "
+            "(SELECT COUNT(*) FROM images i WHERE i.class_id = c.id) "
+            "FROM classes c ORDER BY c.position, c.id"
+        )
+        return [ClassInfo(*r) for r in rows]
+
+    def class_info(self, class_id: int) -> ClassInfo:
+        for c in self.classes():
+            if c.id == class_id:
+                return c
+        raise ProjectError(self.path, f"no class with id {class_id}")
+
+    def class_by_name(self, name: str) -> ClassInfo | None:
+        key = name.strip().casefold()
+        for c in self.classes():
+            if c.name.casefold() == key:
+                return c
+        return None
+
+    def _check_name(self, con: sqlite3.Connection, name: str, exclude_id: int | None = None) -> str:
+        clean = " ".join(name.split())
+        if not clean:
+            raise ProjectError(self.path, "a class name cannot be empty")
+        key = clean.casefold()
+        for cid, other in con.execute("SELECT id, name FROM classes"):
+            if cid != exclude_id and other.casefold() == key:
+                raise ProjectError(self.path, f"a class named {other!r} already exists")
+        return clean
+
+    def add_class(self, name: str, color: str | None = None) -> int:
+        """Add a class at the end of the list; a distinct color is picked when none is given."""
+        with self._write() as con:
+            clean = self._check_name(con, name)
+            used = {c.upper() for (c,) in con.execute("SELECT color FROM classes")}
+            n = con.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
+            col = _normalize_color(color, os.fspath(self.path)) if color else _auto_color(n, used)
+            pos = con.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM classes").fetchone()[0]
+            cur = con.execute("INSERT INTO classes (name, color, position) VALUES (?, ?, ?)", (clean, col, pos))
+            return cur.lastrowid
+
+    def rename_class(self, class_id: int, name: str) -> str:
+        """Rename; returns the previous name (for undo)."""
+        with self._write() as con:
+            row = con.execute("SELECT name FROM classes WHERE id = ?", (class_id,)).fetchone()
+            if row is None:
+                raise ProjectError(self.path, f"no class with id {class_id}")
+            clean = self._check_name(con, name, exclude_id=class_id)
+            con.execute("UPDATE classes SET name = ? WHERE id = ?", (clean, class_id))
+            return row[0]
+
+    def set_class_color(self, class_id: int, color: str) -> str:
+        """Set the color (#RRGGBB); returns the previous one (for undo)."""
+        col = _normalize_color(color, os.fspath(self.path))
+        with self._write() as con:
+            row = con.execute("SELECT color FROM classes WHERE id = ?", (class_id,)).fetchone()
+            if row is None:
+                raise ProjectError(self.path, f"no class with id {class_id}")
+            con.execute("UPDATE classes SET color = ? WHERE id = ?", (col, class_id))
+            return row[0]
+
+    def reorder_classes(self, class_ids: Sequence[int]) -> list[int]:
+        """Set the display order; ``class_ids`` must list every class once.  Returns the
+        previous order (for undo)."""
+        with self._write() as con:
+            before = [r[0] for r in con.execute("SELECT id FROM classes ORDER BY position, id")]
+            if sorted(before) != sorted(int(c) for c in class_ids) or len(set(class_ids)) != len(class_ids):
+                raise ProjectError(self.path, "reorder_classes needs every class id exactly once")
+            con.executemany("UPDATE classes SET position = ? WHERE id = ?", [(i, int(c)) for i, c in enumerate(class_ids)])
+            return before
+
+    def delete_class(self, class_id: int) -> DeletedClass:
+        """Delete a class; its images become unlabeled (they stay in the project)."""
+        with self._write() as con:
+            return self._delete_class(con, class_id)
+
+    def _delete_class(self, con: sqlite3.Connection, class_id: int) -> DeletedClass:
+        row = con.execute("SELECT id, name, color, position FROM classes WHERE id = ?", (class_id,)).fetchone()
+        if row is None:
+            raise ProjectError(self.path, f"no class with id {class_id}")
+        img_ids = tuple(r[0] for r in con.execute("SELECT id FROM images WHERE class_id = ? ORDER BY id", (class_id,)))
+        con.execute("UPDATE images SET class_id = NULL WHERE class_id = ?", (class_id,))
+        con.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        return DeletedClass(row[0], row[1], row[2], row[3], img_ids)
+
+    def restore_class(self, deleted: DeletedClass | Iterable[DeletedClass]) -> None:
+        """Undo ``delete_class`` / ``merge_classes``: re-create the class with its id, name,
+        color and position and give its images their label back (images removed since are
+        skipped)."""
+        items = [deleted] if isinstance(deleted, DeletedClass) else list(deleted)
+        with self._write() as con:
+            for d in items:
+                try:
+                    con.execute(
+                        "INSERT INTO classes (id, name, color, position) VALUES (?, ?, ?, ?)",
+                        (d.id, d.name, d.color, d.position),
+                    )
+                except sqlite3.IntegrityError:
+                    raise ProjectError(self.path, f"cannot restore class {d.name!r}: the name or id is taken") from None
+                for i in range(0, len(d.image_ids), 500):
+                    chunk = d.image_ids[i : i + 500]
+                    con.execute(
+                        f"UPDATE images SET class_id = ? WHERE id IN ({','.join('?' * len(chunk))})", (d.id, *chunk)
+                    )
+
+    def merge_classes(self, src_ids: Iterable[int], dst_id: int) -> list[DeletedClass]:
+        """Relabel every image of ``src_ids`` as ``dst_id`` and delete the sources.  Undo:
+        ``restore_class(result)``."""
+        srcs = [int(s) for s in dict.fromkeys(src_ids) if int(s) != dst_id]
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM classes WHERE id = ?", (dst_id,)).fetchone() is None:
+                raise ProjectError(self.path, f"no class with id {dst_id}")
+            out = []
+            for s in srcs:
+                d = self._delete_class(con, s)
+                if d.image_ids:
+                    for i in range(0, len(d.image_ids), 500):
+                        chunk = d.image_ids[i : i + 500]
+                        con.execute(
+                            f"UPDATE images SET class_id = ? WHERE id IN ({','.join('?' * len(chunk))})",
+                            (dst_id, *chunk),
+                        )
+                out.append(d)
+            return out
+
+    # -- labels -------------------------------------------------------------------------------
+
+    def set_labels(self, image_ids: Iterable[int], class_id: int | None) -> dict[int, int | None]:
+        """Label (or unlabel with ``None``) images.  Returns each image's previous class id,
+        so ``apply_labels(previous)`` undoes it."""
+        id_list = list(dict.fromkeys(int(i) for i in image_ids))
+        prev: dict[int, int | None] = {}
+        with self._write() as con:
+            if class_id is not None and con.execute("SELECT 1 FROM classes WHERE id = ?", (class_id,)).fetchone() is None:
+                raise ProjectError(self.path, f"no class with id {class_id}")
+            for i in range(0, len(id_list), 500):
+                chunk = id_list[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                prev.update(con.execute(f"SELECT id, class_id FROM images WHERE id IN ({marks})", chunk).fetchall())
+                con.execute(f"UPDATE images SET class_id = ? WHERE id IN ({marks})", (class_id, *chunk))
+        return {i: prev[i] for i in id_list if i in prev}
+
+    def apply_labels(self, labels: Mapping[int, int | None]) -> dict[int, int | None]:
+        """Set each image's label individually (undo/redo of ``set_labels``).  Labels pointing
+        at a class that no longer exists become ``None``.  Returns the previous labels."""
+        prev: dict[int, int | None] = {}
+        with self._write() as con:
+            class_ids = {r[0] for r in con.execute("SELECT id FROM classes")}
+            for img_id, cid in labels.items():
+                row = con.execute("SELECT class_id FROM images WHERE id = ?", (int(img_id),)).fetchone()
+                if row is None:
+                    continue
+                prev[int(img_id)] = row[0]
+                con.execute(
+                    "UPDATE images SET class_id = ? WHERE id = ?",
+                    (cid if cid in class_ids else None, int(img_id)),
+                )
+        return prev
+
+    def labels(self) -> dict[int, int]:
+        """``{image_id: class_id}`` for every labeled image."""
+        return dict(self._conn().execute("SELECT id, class_id FROM images WHERE class_id IS NOT NULL ORDER BY id"))
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self._conn().execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            raise ProjectError(self.path, f"setting {key!r} must be JSON-serializable, got {type(value).__name__}") from None
+        with self._write() as con:
+            con.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, text))
+
+    def settings(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._conn().execute("SELECT key, value FROM settings")}
+
+    def meta(self) -> dict[str, str]:
+        """Format bookkeeping: schema_version, app_version, created_at."""
+        return dict(self._conn().execute("SELECT key, value FROM meta"))
+
+
+_OPEN_TOKEN = object()
+
+__all__ = [
+    "ANY",
+    "ClassInfo",
+    "DeletedClass",
+    "ImageRecord",
+    "PALETTE",
+    "PROJECT_SUFFIX",
+    "Project",
+    "ProjectCounts",
+    "ProjectEmbeddingCache",
+    "RemovedImage",
+    "SCHEMA_VERSION",
+    "SETTING_BACKBONE",
+    "SETTING_METHOD",
+    "SETTING_THRESHOLD",
+    "existing_files",
+]
