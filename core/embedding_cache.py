@@ -1,0 +1,206 @@
+"""On-disk embedding cache: (image content hash, backbone id) -> float32 vector.
+
+One SQLite table, the same one a project file holds, so a project and the
+user-wide cache (``cache_dir()/embeddings.sqlite``) share the code:
+
+    embeddings(hash TEXT, backbone TEXT, vec BLOB, PRIMARY KEY(hash, backbone))
+
+WAL mode lets the GUI read while a background import writes, and lets two
+processes (the app and a ``fewlens eval``) share the user cache.  Vectors are
+stored as raw little-endian float32 bytes: compact and zero-copy to NumPy.
+
+A backbone id names an architecture + weights + preprocessing.  If a
+backbone's weights change under the same id (a fixed conversion, a user
+re-exporting their ONNX file), :meth:`EmbeddingCache.check_backbone` drops
+its stale vectors instead of serving them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ProjectError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings(
+    hash TEXT NOT NULL,
+    backbone TEXT NOT NULL,
+    vec BLOB NOT NULL,
+    PRIMARY KEY(hash, backbone)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS embedding_backbones(
+    backbone TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL
+);
+"""
+
+# SQLite limits host parameters per statement (32766 on current builds, 999 on old ones)
+_CHUNK = 900
+_F32 = np.dtype("<f4")
+
+
+class EmbeddingCache:
+    """Thread-safe: one connection guarded by a lock (the pipeline reads from worker threads)."""
+
+    def __init__(self, db_path: os.PathLike | str | None = None, *, connection: sqlite3.Connection | None = None):
+        """Open (creating if needed) the cache at ``db_path``.
+
+        ``connection``: share an already-open SQLite connection (a project file holds
+        the same table); the caller keeps ownership of it and its journal mode.
+        """
+        if (db_path is None) == (connection is None):
+            raise ValueError("give exactly one of db_path or connection")
+        self._lock = threading.RLock()
+        self._owns = connection is None
+        if connection is not None:
+            self.path = None
+            self._db = connection
+            self._init_schema(label="project")
+            return
+        self.path = Path(db_path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit mode; we open explicit transactions for batches
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable except on power loss
+            self._init_schema(label=str(self.path))
+        except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            raise ProjectError(self.path, f"not an embedding cache (corrupt or another kind of file: {e})") from None
+        except OSError as e:
+            raise ProjectError(self.path, f"cannot open the embedding cache ({e.strerror or e})") from None
+
+    @classmethod
+    def default(cls) -> "EmbeddingCache":
+        """The user-wide cache.  It only holds recomputable data, so a corrupt file is set aside, not fatal."""
+        from .paths import cache_dir
+
+        path = cache_dir() / "embeddings.sqlite"
+        try:
+            return cls(path)
+        except ProjectError as e:
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            log.warning("%s; moving it to %s and starting a new cache", e, aside.name)
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(path) + suffix)
+                if src.exists():
+                    src.replace(Path(str(aside) + suffix))
+            return cls(path)
+
+    def _init_schema(self, label: str) -> None:
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    # ------------------------------------------------------------------ queries
+    def get_many(self, hashes: Iterable[str], backbone_id: str) -> dict[str, np.ndarray]:
+        """Vectors for the hashes that are cached (missing ones are simply absent)."""
+        keys = list(dict.fromkeys(hashes))
+        out: dict[str, np.ndarray] = {}
+        with self._lock:
+            for i in range(0, len(keys), _CHUNK):
+                chunk = keys[i : i + _CHUNK]
+                q = f"SELECT hash, vec FROM embeddings WHERE backbone=? AND hash IN ({','.join('?' * len(chunk))})"
+                for h, blob in self._db.execute(q, (backbone_id, *chunk)):
+                    out[h] = np.frombuffer(blob, dtype=_F32).astype(np.float32)
+        return out
+
+    def get(self, file_hash: str, backbone_id: str) -> np.ndarray | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT vec FROM embeddings WHERE backbone=? AND hash=?", (backbone_id, file_hash)
+            ).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=_F32).astype(np.float32)
+
+    def put_many(self, backbone_id: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Insert or replace, in one transaction."""
+        if not vectors:
+            return
+        rows = [(h, backbone_id, np.ascontiguousarray(v, dtype=_F32).tobytes()) for h, v in vectors.items()]
+        with self._lock, self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO embeddings(hash, backbone, vec) VALUES (?,?,?)", rows)
+
+    def count(self, backbone_id: str | None = None) -> int:
+        with self._lock:
+            if backbone_id is None:
+                return self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM embeddings WHERE backbone=?", (backbone_id,)).fetchone()[0]
+
+    def delete_backbone(self, backbone_id: str) -> int:
+        with self._lock, self._transaction():
+            cur = self._db.execute("DELETE FROM embeddings WHERE backbone=?", (backbone_id,))
+            return cur.rowcount
+
+    def check_backbone(self, backbone_id: str, fingerprint: str) -> bool:
+        """Record which weights/preprocessing ``backbone_id`` means; drop its vectors if that changed.
+
+        Returns True when cached vectors were invalidated.
+        """
+        with self._lock, self._transaction():
+            row = self._db.execute(
+                "SELECT fingerprint FROM embedding_backbones WHERE backbone=?", (backbone_id,)
+            ).fetchone()
+            if row is not None and row[0] == fingerprint:
+                return False
+            stale = row is not None
+            if stale:
+                self._db.execute("DELETE FROM embeddings WHERE backbone=?", (backbone_id,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO embedding_backbones(backbone, fingerprint) VALUES (?,?)",
+                (backbone_id, fingerprint),
+            )
+        if stale:
+            log.info("embedding cache: %s changed, cached vectors dropped", backbone_id)
+        return stale
+
+    # ------------------------------------------------------------------ plumbing
+    def _transaction(self):
+        db = self._db
+
+        class _Tx:
+            def __enter__(self_inner):
+                # a shared connection may already be inside the caller's transaction
+                self_inner.nested = db.in_transaction
+                if not self_inner.nested:
+                    db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_inner, exc_type, exc, tb):
+                if self_inner.nested:
+                    return False
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+                return False
+
+        return _Tx()
+
+    def _close_quietly(self) -> None:
+        try:
+            self._db.close()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        if self._owns:
+            with self._lock:
+                self._db.close()
+
+    def __enter__(self) -> "EmbeddingCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache({str(self.path) if self.path else 'shared connection'!r})"
+
+
+__all__ = ["EmbeddingCache"]
