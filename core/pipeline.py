@@ -94,33 +94,45 @@ def embed_files(
         return result
     spec = embedder.spec
     backbone_id = spec.id
-    if cache is not None:
-        cache.check_backbone(backbone_id, backbone_fingerprint(spec))
+    check = getattr(cache, "check_backbone", None)  # a project's cache view may not track weights
+    if check is not None:
+        check(backbone_id, backbone_fingerprint(spec))
     min_side = int(getattr(spec, "resize_size", 256) or 256)
     prep = _preprocessor(embedder)
     workers = workers or min(4, (os.cpu_count() or 2))
 
-    def load(path: Path):
-        """Worker: read + hash once; on a cache miss decode (+ preprocess) from the same bytes."""
+    # Worker tasks.  Cache lookups stay on the calling thread: a project's cache keeps one
+    # SQLite connection per thread, and pool threads are short-lived.
+    def read(path: Path):
         try:
             data, digest = read_and_hash(path)
-            if cache is not None:
-                vec = cache.get(digest, backbone_id)
-                if vec is not None:
-                    return path, digest, vec, None
-            img = load_image(path, min_side=min_side, data=data)
-            return path, digest, None, (prep(img) if prep else img)
+            return path, digest, data, None
         except ImageError as e:
             return path, None, None, e
 
+    def decode(path: Path, digest: str, data: bytes | None):
+        try:
+            img = load_image(path, min_side=min_side, data=data)
+            return path, digest, (prep(img) if prep else img), None
+        except ImageError as e:
+            return path, digest, None, e
+
     done = 0
     batch: list[tuple[str, Any]] = []  # (hash, prepared input) awaiting the backbone
-    waiting: dict[str, list[Path]] = {}  # hash -> paths sharing that content
+    waiting: dict[str, list[Path]] = {}  # hash -> paths sharing that content, until embedded
     vectors: dict[str, np.ndarray] = {}  # computed this run, for duplicate files
 
     def report() -> None:
         if progress is not None:
             progress(done, total)
+
+    def fail(err: ImageError, paths_: list[Path]) -> None:
+        nonlocal done
+        for p in paths_:
+            result.errors.append(err if Path(err.path) == p else ImageError(p, err.reason))
+            result.hashes.pop(p, None)
+            done += 1
+        report()
 
     def flush() -> None:
         nonlocal done
@@ -142,55 +154,67 @@ def embed_files(
             cache.put_many(backbone_id, new)
         report()
 
-    def cancelled() -> bool:
-        return cancel is not None and bool(cancel())
+    def check_cancel() -> None:
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled")
 
-    # Bounded look-ahead: keep decoding ahead of the embedder without holding every image in memory.
-    window = max(2 * batch_size, 4 * workers)
+    # Bounded look-ahead on both stages: decoding runs ahead of the embedder, and reading runs
+    # ahead of decoding, without holding a whole folder of images (or file bytes) in memory.
+    read_window = 2 * workers + 2
+    decode_window = max(batch_size, 2 * workers)
     todo = iter(paths)
-    inflight: deque[Future] = deque()
+    reading: deque[Future] = deque()
+    decoding: deque[Future] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fewlens-decode") as pool:
-        try:
-            for p in todo:
-                inflight.append(pool.submit(load, p))
-                if len(inflight) >= window:
-                    break
-            while inflight:
-                if cancelled():
-                    raise Cancelled("cancelled")
-                path, digest, cached, item = inflight.popleft().result()
+
+        def refill() -> None:
+            while len(reading) < read_window:
                 nxt = next(todo, None)
-                if nxt is not None:
-                    inflight.append(pool.submit(load, nxt))
-                if isinstance(item, ImageError):
-                    result.errors.append(item)
-                    done += 1
-                    report()
+                if nxt is None:
+                    return
+                reading.append(pool.submit(read, nxt))
+
+        try:
+            refill()
+            while reading or decoding:
+                check_cancel()
+                if decoding and (decoding[0].done() or len(decoding) >= decode_window or not reading):
+                    path, digest, item, err = decoding.popleft().result()
+                    if err is not None:
+                        fail(err, waiting.pop(digest))
+                        continue
+                    batch.append((digest, item))
+                    if len(batch) >= batch_size:
+                        check_cancel()
+                        flush()
+                    continue
+                path, digest, data, err = reading.popleft().result()
+                refill()
+                if err is not None:
+                    fail(err, [path])
                     continue
                 result.hashes[path] = digest
-                if cached is not None:
-                    result.embeddings[path] = cached
-                    result.n_cached += 1
-                    done += 1
-                    report()
-                elif digest in vectors:  # same bytes as a file embedded earlier in this run
+                if digest in vectors:  # same bytes as a file embedded earlier in this run
                     result.embeddings[path] = vectors[digest]
                     done += 1
                     report()
-                elif digest in waiting:  # same bytes as a file already in the pending batch
+                    continue
+                if digest in waiting:  # same bytes as a file being decoded / in the batch
                     waiting[digest].append(path)
-                else:
-                    waiting[digest] = [path]
-                    batch.append((digest, item))
-                    if len(batch) >= batch_size:
-                        if cancelled():
-                            raise Cancelled("cancelled")
-                        flush()
-            if cancelled():
-                raise Cancelled("cancelled")
+                    continue
+                cached = cache.get_many([digest], backbone_id).get(digest) if cache is not None else None
+                if cached is not None:
+                    result.embeddings[path] = vectors[digest] = np.asarray(cached, dtype=np.float32)
+                    result.n_cached += 1
+                    done += 1
+                    report()
+                    continue
+                waiting[digest] = [path]
+                decoding.append(pool.submit(decode, path, digest, data))
+            check_cancel()
             flush()
         except BaseException:
-            for f in inflight:
+            for f in (*reading, *decoding):
                 f.cancel()
             raise
     return result

@@ -162,3 +162,30 @@ def test_changed_weights_invalidate_cached_vectors(tmp_path):
 def test_empty_input(tmp_path):
     res = embed_files([], CountingEmbedder())
     assert res.embeddings == {} and res.errors == []
+
+
+class DictCache:
+    """The minimal cache contract (get_many / put_many), as a project file's cache view offers."""
+
+    def __init__(self):
+        self.store: dict[tuple[str, str], np.ndarray] = {}
+        self.threads: set[str] = set()
+
+    def get_many(self, hashes, backbone_id):
+        self.threads.add(threading.current_thread().name)
+        return {h: self.store[(h, backbone_id)] for h in hashes if (h, backbone_id) in self.store}
+
+    def put_many(self, backbone_id, vecs):
+        self.threads.add(threading.current_thread().name)
+        self.store.update({(h, backbone_id): v for h, v in vecs.items()})
+
+
+def test_works_with_any_cache_offering_get_many_put_many(tmp_path):
+    files = _make_images(tmp_path, 7)
+    cache = DictCache()
+    embed_files(files, CountingEmbedder(), cache=cache, batch_size=3)
+    emb = CountingEmbedder()
+    res = embed_files(files, emb, cache=cache)
+    assert emb.n_embedded == 0 and res.n_cached == 7
+    # lookups and writes happen on the caller's thread (per-thread SQLite connections)
+    assert cache.threads == {threading.current_thread().name}
