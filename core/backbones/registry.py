@@ -1,0 +1,72 @@
+"""The backbone registry: bundled Coral models, meta-trained ones, and what users register."""
+
+from __future__ import annotations
+
+import threading
+
+from ..errors import FewLensError
+from .spec import BackboneSpec
+
+DEFAULT_BACKBONE = "mobilenet_v2_imagenet"
+
+_lock = threading.Lock()
+_registry: dict[str, BackboneSpec] = {}
+_bundled_loaded = False
+
+
+def _ensure_bundled() -> None:
+    global _bundled_loaded
+    with _lock:
+        if _bundled_loaded:
+            return
+        _bundled_loaded = True
+        from .coral import coral_specs
+
+        for spec in coral_specs():
+            _registry.setdefault(spec.id, spec)
+        # Meta-trained backbones ship with the meta-learning module when it is installed.
+        try:
+            from ..meta.checkpoints import bundled_backbone_specs
+        except ModuleNotFoundError:
+            return
+        except ImportError:
+            return
+        for spec in bundled_backbone_specs():
+            _registry.setdefault(spec.id, spec)
+
+
+def register_backbone(spec: BackboneSpec, replace: bool = False) -> BackboneSpec:
+    """Make ``spec`` available by id.  Re-registering an id needs ``replace=True``."""
+    _ensure_bundled()
+    with _lock:
+        old = _registry.get(spec.id)
+        if old is not None and old is not spec and not replace:
+            raise ValueError(f"backbone {spec.id!r} is already registered")
+        _registry[spec.id] = spec
+    return spec
+
+
+def list_backbones() -> list[BackboneSpec]:
+    _ensure_bundled()
+    with _lock:
+        return list(_registry.values())
+
+
+def backbone_ids() -> list[str]:
+    return [s.id for s in list_backbones()]
+
+
+def get_backbone(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> BackboneSpec:
+    """A spec by id; a path to an ``.onnx`` file registers it as a user backbone on the fly."""
+    if isinstance(backbone, BackboneSpec):
+        return backbone
+    _ensure_bundled()
+    with _lock:
+        spec = _registry.get(backbone)
+    if spec is not None:
+        return spec
+    if backbone.lower().endswith(".onnx") or "/" in backbone or "\\" in backbone:
+        from .user import register_user_backbone
+
+        return register_user_backbone(backbone)
+    raise FewLensError(f"unknown backbone {backbone!r}; choose from: {', '.join(backbone_ids())}")

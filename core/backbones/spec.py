@@ -1,0 +1,105 @@
+"""What a backbone is: everything the rest of FewLens needs to know to run one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelFileError
+
+if TYPE_CHECKING:  # torch stays out of the CPU inference path
+    import torch
+
+# ImageNet statistics (pixels scaled to [0, 1]), the torchvision convention
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# TFLite uint8 input with scale 1/128 and zero point 128: x = (p - 128) / 128 for p in 0..255
+TFLITE_UINT8_MEAN = (128 / 255,) * 3
+TFLITE_UINT8_STD = (128 / 255,) * 3
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a weights file, memoized on (path, size, mtime) since specs ask for it often."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ModelFileError(path, f"model file not found ({e.strerror or e})") from e
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASH_CACHE[key] = h.hexdigest()
+    return _HASH_CACHE[key]
+
+
+@dataclass
+class BackboneSpec:
+    """A feature extractor FewLens can embed images with.
+
+    ``builder`` returns a ``torch.nn.Module`` whose ``forward(x)`` maps NCHW float input to
+    (N, embed_dim) embeddings and which has ``classify(x) -> logits`` when ``labels`` is set.
+    A spec with ``onnx_file`` set instead is a ready ONNX feature extractor (no torch needed).
+    """
+
+    id: str
+    title: str
+    embed_dim: int
+    license: str
+    source: str
+    input_size: int = 224
+    resize_size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    labels: list[str] | None = None
+    builder: Callable[[], Any] | None = field(default=None, repr=False)
+    # the file the weights come from (hashed for the cache key); None for built-in random init
+    weights_file: Path | None = None
+    # an ONNX feature extractor used as-is (user-supplied); its outputs: embedding[, logits]
+    onnx_file: Path | None = None
+    # bumps the cache key when the conversion code for this kind of backbone changes
+    converter_version: str = "1"
+    # free-form facts for `fewlens backbones` (architecture, dataset, ...)
+    info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_head(self) -> bool:
+        return bool(self.labels)
+
+    def build_torch(self) -> torch.nn.Module:
+        if self.builder is None:
+            raise ModelFileError(self.onnx_file or self.id, "this backbone is an ONNX model and has no torch module")
+        return self.builder()
+
+    def weights_id(self) -> str:
+        """Cache key: the backbone id, a hash of its weights file and the converter version."""
+        h = hashlib.sha256()
+        h.update(self.id.encode())
+        h.update(self.converter_version.encode())
+        src = self.onnx_file or self.weights_file
+        if src is not None:
+            h.update(file_sha256(Path(src)).encode())
+        return f"{_safe(self.id)}-{h.hexdigest()[:16]}"
+
+    def normalization(self) -> str:
+        if tuple(self.mean) == TFLITE_UINT8_MEAN and tuple(self.std) == TFLITE_UINT8_STD:
+            return "(p-128)/128"
+        if tuple(self.mean) == IMAGENET_MEAN and tuple(self.std) == IMAGENET_STD:
+            return "ImageNet mean/std"
+        return f"mean={tuple(round(m, 3) for m in self.mean)} std={tuple(round(s, 3) for s in self.std)}"
+
+
+def _safe(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return keep[:48] or "backbone"
+
+
+def fspath(p: os.PathLike | str) -> Path:
+    return Path(os.fspath(p)).expanduser()

@@ -1,0 +1,224 @@
+"""Run a backbone: images -> embeddings (and the backbone's own class guesses).
+
+Two engines behind one API:
+- CPU: ONNX Runtime on the cached ONNX export.  Torch is never imported on this path once the
+  export exists, so a light bundle without torch can recognize images.
+- CUDA: the torch module itself, channels-last, bf16/fp16 autocast, embeddings returned as float32.
+
+``device="auto"`` picks CUDA when a GPU is usable, else the CPU engine.  Deciding that does not
+import torch on machines with no NVIDIA driver at all.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import importlib.util
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .backbones import DEFAULT_BACKBONE, BackboneSpec, get_backbone
+from .backbones.onnx_export import EMBEDDING_OUTPUT, INPUT_NAME, LOGITS_OUTPUT, onnx_path_for
+from .errors import FewLensError, ModelFileError
+from .preprocess import preprocess_batch
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+DEVICES = ("auto", "cpu", "cuda")
+# images per forward pass on each engine: small CPU batches keep memory and latency low
+CPU_BATCH = 32
+CUDA_BATCH = 512
+
+_sessions: dict[tuple[str, int], object] = {}
+_sessions_lock = threading.Lock()
+
+
+def _nvidia_driver_present() -> bool:
+    """Cheap check before importing torch just to ask torch.cuda.is_available()."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
+    return ctypes.util.find_library("nvcuda" if sys.platform == "win32" else "cuda") is not None
+
+
+def cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None or not _nvidia_driver_present():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device not in DEVICES:
+        raise FewLensError(f"unknown device {device!r}; choose from: {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise FewLensError("device 'cuda' requested but no CUDA GPU is available (use --device cpu or auto)")
+    return device
+
+
+def default_threads() -> int:
+    """Intra-op threads for ONNX Runtime: every core (``FEWLENS_THREADS`` overrides)."""
+    env = os.environ.get("FEWLENS_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ort_session(path: Path, threads: int | None = None):
+    """A cached ONNX Runtime CPU session for ``path``.  Raises ModelFileError on a bad file."""
+    import onnxruntime as ort
+
+    threads = threads or default_threads()
+    key = (str(Path(path).resolve()), threads)
+    with _sessions_lock:
+        sess = _sessions.get(key)
+        if sess is not None:
+            return sess
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        try:
+            sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelFileError(path, f"not a loadable ONNX model ({_first_line(e)})") from e
+        _sessions[key] = sess
+        return sess
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[-1][:200] if text else type(e).__name__
+
+
+def _pool(out: np.ndarray) -> np.ndarray:
+    """Feature maps (N, C, H, W) from user ONNX models -> (N, C) by global average pooling."""
+    if out.ndim > 2:
+        out = out.reshape(out.shape[0], out.shape[1], -1).mean(axis=2)
+    return out
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Embedder:
+    """Embeds images with one backbone on one device.  Thread-safe for concurrent calls."""
+
+    def __init__(self, backbone: str | BackboneSpec = DEFAULT_BACKBONE, device: str = "auto", threads: int | None = None):
+        self.spec: BackboneSpec = get_backbone(backbone)
+        self.device: str = resolve_device(device)
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._torch_model = None
+        self._session = None
+        if self.device == "cuda":
+            self._torch_model = self._build_cuda_model()
+        else:
+            self._session = ort_session(onnx_path_for(self.spec), threads)
+            outs = [o.name for o in self._session.get_outputs()]
+            self._emb_output = EMBEDDING_OUTPUT if EMBEDDING_OUTPUT in outs else outs[0]
+            self._logits_output = LOGITS_OUTPUT if LOGITS_OUTPUT in outs else None
+            self._input_name = self._session.get_inputs()[0].name
+
+    @property
+    def device_label(self) -> str:
+        if self.device == "cuda":
+            import torch
+
+            return f"GPU · {torch.cuda.get_device_name(0)} (CUDA, torch)"
+        return "CPU · ONNX Runtime"
+
+    @property
+    def embed_dim(self) -> int:
+        return self.spec.embed_dim
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def preprocess(self, images: list[Image.Image]) -> np.ndarray:
+        return preprocess_batch(images, self.spec)
+
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        """PIL images -> (N, D) float32 embeddings (penultimate, global-average-pooled features)."""
+        if not images:
+            return np.zeros((0, self.spec.embed_dim), np.float32)
+        batch = CUDA_BATCH if self.device == "cuda" else CPU_BATCH
+        chunks = [self.embed_batch(self.preprocess(images[i : i + batch])) for i in range(0, len(images), batch)]
+        return np.concatenate(chunks)
+
+    def embed_batch(self, x: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 preprocessed batch -> (N, D) float32."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected a (N, 3, H, W) batch, got shape {x.shape}")
+        if len(x) == 0:
+            return np.zeros((0, self.spec.embed_dim), np.float32)
+        if self.device == "cuda":
+            return self._torch_run(x, logits=False)
+        (emb,) = self._session.run([self._emb_output], {self._input_name: x})
+        return _pool(emb).astype(np.float32, copy=False)
+
+    def logits_batch(self, x: np.ndarray) -> np.ndarray | None:
+        """(N, 3, H, W) -> (N, classes) logits of the backbone's own head, or None without a head."""
+        if not self.spec.has_head:
+            return None
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.device == "cuda":
+            return self._torch_run(x, logits=True)
+        if self._logits_output is None:
+            return None
+        (logits,) = self._session.run([self._logits_output], {self._input_name: x})
+        return logits.astype(np.float32, copy=False)
+
+    def classify(self, images: list[Image.Image], k: int = 5) -> list[list[tuple[str, float]]]:
+        """What the backbone itself sees: top-k (label, probability) per image; [] without a head."""
+        if not self.spec.has_head:
+            return [[] for _ in images]
+        out: list[list[tuple[str, float]]] = []
+        labels = self.spec.labels or []
+        for i in range(0, len(images), CPU_BATCH):
+            logits = self.logits_batch(self.preprocess(images[i : i + CPU_BATCH]))
+            if logits is None:
+                return [[] for _ in images]
+            probs = _softmax(logits.astype(np.float64))
+            for row in probs:
+                top = np.argsort(-row)[:k]
+                out.append([(labels[j] if j < len(labels) else str(j), float(row[j])) for j in top])
+        return out
+
+    # -- CUDA engine --------------------------------------------------------------------------
+
+    def _build_cuda_model(self):
+        import torch
+
+        model = self.spec.build_torch().eval().to("cuda", memory_format=torch.channels_last)
+        self._amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return model
+
+    def _torch_run(self, x: np.ndarray, logits: bool) -> np.ndarray:
+        import torch
+
+        model = self._torch_model
+        out = []
+        with self._lock, torch.inference_mode(), torch.autocast("cuda", dtype=self._amp_dtype):
+            for i in range(0, len(x), CUDA_BATCH):
+                xb = torch.from_numpy(x[i : i + CUDA_BATCH]).to("cuda", non_blocking=True)
+                xb = xb.contiguous(memory_format=torch.channels_last)
+                y = model.classify(xb) if logits else model(xb)
+                out.append(y.float().cpu().numpy())
+        return np.concatenate(out)
