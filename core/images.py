@@ -190,10 +190,29 @@ def load_image(path: os.PathLike | str, min_side: int | None = 256, *, data: byt
         raise ImageError(path, "truncated / corrupt image data") from None
 
 
+# File signatures of the formats we read: a file that starts like one but does not parse is
+# a damaged image, not "not an image".
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _looks_like_image(head: bytes) -> bool:
+    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
 def _open(path: Path, source) -> Image.Image:
     try:
         return Image.open(source, formats=_FORMATS)
     except UnidentifiedImageError:
+        try:
+            if isinstance(source, io.BytesIO):
+                head = source.getvalue()[:16]
+            else:
+                with open(path, "rb") as f:
+                    head = f.read(16)
+        except OSError:
+            head = b""
+        if _looks_like_image(head):
+            raise ImageError(path, "truncated / corrupt image data") from None
         raise ImageError(path, "not an image (or an unsupported format)") from None
     except OSError as e:
         if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):

@@ -276,3 +276,10 @@ def test_permission_denied_reported_even_when_running_as_root(tmp_path, monkeypa
 
     monkeypatch.setattr(images.Image, "open", refuse)
     _expect(p, "permission denied")
+
+
+@pytest.mark.parametrize("magic", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8 "])
+def test_damaged_header_is_corrupt_not_a_non_image(tmp_path, magic):
+    p = tmp_path / "damaged.img"
+    p.write_bytes(magic + b"\x00garbage" * 4)
+    _expect(p, "truncated / corrupt image data")
