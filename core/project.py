@@ -39,13 +39,17 @@ Public API (the GUI's undo stack is built on the "returns what is needed to undo
     p.labels() -> {image_id: class_id}                    # labeled images only
     # settings (JSON values)
     p.get_setting(key, default=None), p.set_setting(key, value), p.settings() -> dict
-    # embeddings: same table and API as core.embedding_cache.EmbeddingCache
+    # embeddings: core.embedding_cache.EmbeddingCache on the project file (pass it to
+    # core.pipeline.embed_files as ``cache=``)
     p.embedding_cache.get_many(hashes, backbone_id) -> {hash: vec}
-    p.embedding_cache.put_many(backbone_id, {hash: vec})
+    p.embedding_cache.put_many(backbone_id, {hash: vec}), .check_backbone(id, fingerprint),
+    p.embedding_cache.count(backbone_id=None), .backbones() -> {backbone_id: count}
 
 Paths are stored relative to the project file's folder when the image lies under it (so a
 project moved together with its images keeps working), else absolute; records always carry
-the absolute path.  ``ImageRecord.missing`` is true when the file is not at that path.
+the absolute path.  ``ImageRecord`` is a named tuple ``(id, file, hash, class_id, missing)``:
+``file`` is the absolute path as a string, ``.path`` the same as a ``Path``; ``missing`` is
+true when the file is not at that path (checked with one directory scan per folder).
 
 Threading: each thread gets its own SQLite connection (created on first use) so the UI thread
 can read while a worker writes (WAL readers never block on the writer).  Writes within the
@@ -71,11 +75,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import __version__
+from .embedding_cache import EmbeddingCache
 from .errors import ProjectError
 
 SCHEMA_VERSION = 1
@@ -119,10 +124,8 @@ CREATE TABLE images (
 CREATE INDEX images_hash ON images (hash);
 CREATE INDEX images_class ON images (class_id);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS embeddings (
-    hash TEXT, backbone TEXT, vec BLOB, PRIMARY KEY (hash, backbone)
-);
 """
+# The embeddings tables come from core.embedding_cache (created on the same connection).
 
 # Schema migrations: MIGRATIONS[v] upgrades a version-v file to v+1 inside one transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -132,13 +135,19 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 # Records
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
+    """One image of the project.  A named tuple: listing 100,000 of them must stay cheap."""
+
     id: int
-    path: Path  # absolute
+    file: str  # absolute path, as a string
     hash: str
     class_id: int | None
     missing: bool
+
+    @property
+    def path(self) -> Path:
+        """The absolute path (built on access; ``file`` is the same as a string)."""
+        return Path(self.file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +219,15 @@ def _from_stored(stored: str, folder: str) -> str:
     return os.path.normpath(os.path.join(folder, *stored.split("/")))
 
 
+def _resolver(folder: str) -> Callable[[str], str]:
+    """Fast ``_from_stored`` for bulk listing: a relative stored path is already normalized
+    (it was made by relpath under ``folder``), so joining is a string concatenation."""
+    prefix = folder.rstrip(os.sep) + os.sep
+    if os.sep == "/":
+        return lambda s: s if s.startswith("/") else prefix + s
+    return lambda s: s if os.path.isabs(s) else prefix + s.replace("/", os.sep)
+
+
 def _auto_color(index: int, used: set[str]) -> str:
     for c in PALETTE:
         if c.upper() not in used:
@@ -238,19 +256,19 @@ def _normalize_color(color: str, path: str) -> str:
 def existing_files(abs_paths: Iterable[str]) -> set[str]:
     """Which of ``abs_paths`` exist as files, listing each folder once (a 100k-image project
     costs one directory scan per folder instead of one stat per file)."""
-    by_dir: dict[str, list[str]] = defaultdict(list)
+    by_dir: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    sep = os.sep
     for p in abs_paths:
-        by_dir[os.path.dirname(p)].append(p)
+        d, _, name = p.rpartition(sep)
+        by_dir[d or sep].append((p, name))
     found: set[str] = set()
-    for d, paths in by_dir.items():
+    for d, entries in by_dir.items():
         try:
             with os.scandir(d) as it:
                 names = {e.name for e in it if e.is_file()}
         except OSError:
             continue
-        for p in paths:
-            if os.path.basename(p) in names:
-                found.add(p)
+        found.update(p for p, name in entries if name in names)
     return found
 
 
@@ -287,35 +305,46 @@ def _check_header(path: Path) -> None:
 
 
 class ProjectEmbeddingCache:
-    """``EmbeddingCache``-compatible view on the project's ``embeddings`` table
-    (vectors stored as little-endian float32 bytes)."""
+    """The project's embedding cache: ``core.embedding_cache.EmbeddingCache`` on the project
+    file (same tables, vector format and stale-weights check), used through the calling
+    thread's connection.  Writes also take the project's write lock."""
 
     def __init__(self, project: Project):
         self._project = project
+        self._local = threading.local()
+
+    def _cache(self) -> EmbeddingCache:
+        con = self._project._conn()
+        if getattr(self._local, "con", None) is not con:
+            self._local.cache = EmbeddingCache(connection=con)
+            self._local.con = con
+        return self._local.cache
 
     def get_many(self, hashes: Iterable[str], backbone_id: str) -> dict[str, np.ndarray]:
-        hashes = list(dict.fromkeys(hashes))
-        out: dict[str, np.ndarray] = {}
-        con = self._project._conn()
-        for i in range(0, len(hashes), 500):  # stay under SQLite's host-parameter limit
-            chunk = hashes[i : i + 500]
-            q = f"SELECT hash, vec FROM embeddings WHERE backbone = ? AND hash IN ({','.join('?' * len(chunk))})"
-            for h, blob in con.execute(q, [backbone_id, *chunk]):
-                out[h] = np.frombuffer(blob, dtype="<f4").copy()
-        return out
+        return self._cache().get_many(hashes, backbone_id)
 
-    def put_many(self, backbone_id: str, vecs: Mapping[str, np.ndarray]) -> None:
-        rows = [(h, backbone_id, np.ascontiguousarray(v, dtype="<f4").tobytes()) for h, v in vecs.items()]
-        if not rows:
-            return
-        with self._project._write() as con:
-            con.executemany("INSERT OR REPLACE INTO embeddings (hash, backbone, vec) VALUES (?, ?, ?)", rows)
+    def get(self, file_hash: str, backbone_id: str) -> np.ndarray | None:
+        return self._cache().get(file_hash, backbone_id)
 
     def count(self, backbone_id: str | None = None) -> int:
-        con = self._project._conn()
-        if backbone_id is None:
-            return con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
-        return con.execute("SELECT COUNT(*) FROM embeddings WHERE backbone = ?", (backbone_id,)).fetchone()[0]
+        return self._cache().count(backbone_id)
+
+    def put_many(self, backbone_id: str, vectors: Mapping[str, np.ndarray]) -> None:
+        with self._project._write_lock:
+            self._cache().put_many(backbone_id, vectors)
+
+    def check_backbone(self, backbone_id: str, fingerprint: str) -> bool:
+        with self._project._write_lock:
+            return self._cache().check_backbone(backbone_id, fingerprint)
+
+    def delete_backbone(self, backbone_id: str) -> int:
+        with self._project._write_lock:
+            return self._cache().delete_backbone(backbone_id)
+
+    def backbones(self) -> dict[str, int]:
+        """Cached vector count per backbone id."""
+        rows = self._project._conn().execute("SELECT backbone, COUNT(*) FROM embeddings GROUP BY backbone")
+        return dict(rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +417,7 @@ class Project:
                 con.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                EmbeddingCache(connection=con)  # its tables, exactly as the shared cache has them
                 con.execute("BEGIN")
                 now = _now()
                 con.executemany(
@@ -616,13 +646,13 @@ class Project:
         return ids
 
     def _record_rows(self, rows: list[tuple], check_missing: bool) -> list[ImageRecord]:
-        folder = self.folder
-        abs_paths = [_from_stored(r[1], folder) for r in rows]
-        present = existing_files(abs_paths) if check_missing else None
-        return [
-            ImageRecord(r[0], Path(ap), r[2], r[3], False if present is None else ap not in present)
-            for r, ap in zip(rows, abs_paths)
-        ]
+        resolve = _resolver(self.folder)
+        abs_paths = [resolve(r[1]) for r in rows]
+        new = tuple.__new__
+        if not check_missing:
+            return [new(ImageRecord, (r[0], ap, r[2], r[3], False)) for r, ap in zip(rows, abs_paths)]
+        present = existing_files(abs_paths)
+        return [new(ImageRecord, (r[0], ap, r[2], r[3], ap not in present)) for r, ap in zip(rows, abs_paths)]
 
     def images(
         self,
@@ -759,7 +789,7 @@ class Project:
                     continue
                 if any_size or size in want_sizes:
                     candidates.append(_norm_abs(fp))
-        in_project = {str(r.path) for r in self.images(check_missing=False)}
+        in_project = {r.file for r in self.images(check_missing=False)}
         candidates = [c for c in candidates if c not in in_project]
 
         matches: dict[str, list[str]] = defaultdict(list)  # hash -> candidate paths

@@ -237,6 +237,18 @@ def test_embedding_cache_in_project(photos):
     assert cols == ["hash", "backbone", "vec"]  # the EmbeddingCache contract
 
 
+def test_project_embeddings_dropped_when_backbone_weights_change(tmp_path):
+    with Project.create(tmp_path / "p.fewlens") as p:
+        cache = p.embedding_cache
+        assert cache.check_backbone("bk", "weights-v1") is False
+        cache.put_many("bk", {"h1": np.ones(3, np.float32)})
+        cache.put_many("other", {"h1": np.zeros(3, np.float32)})
+        assert cache.check_backbone("bk", "weights-v1") is False
+        assert cache.backbones() == {"bk": 1, "other": 1}
+        assert cache.check_backbone("bk", "weights-v2") is True  # stale vectors are not served
+        assert cache.get_many(["h1"], "bk") == {} and cache.count("other") == 1
+
+
 def test_save_as_copy_rerelativizes(photos, tmp_path):
     with Project.create(photos / "p.fewlens") as p:
         ids = _add_folder(p, photos / "photos")
