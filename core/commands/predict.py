@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         doc = {"backbone": embedder.spec.id, "method": args.method, "device": embedder.device_label,
                "classes": [str(c) for c in pred.classes], "threshold": args.threshold, "predictions": rows,
                "errors": [{"path": e.path, "reason": e.reason} for e in res.errors if Path(e.path) in set(queries)]}
-        json.dump(doc, out, indent=2)
+        json.dump(doc, out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif args.fmt == "csv":
         w = csv.writer(out)
