@@ -1,0 +1,178 @@
+"""The in-memory state behind live predictions, in NumPy only (no Qt, no disk).
+
+A project's embeddings live in one (N, D) float32 matrix, row-aligned with the
+gallery, so "refit + predict everything" is a handful of matrix products.  The
+GUI runs :func:`fit_predict` on a worker thread after every label change and
+swaps the resulting :class:`PredictionState` in on the UI thread; the bench
+(bench/bench_gui_latency.py) times the same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.methods import get_method
+
+UNLABELED = -1
+
+#: Queries are scored in blocks so a method's temporaries (normalised copies,
+#: logits) stay a few tens of MB even for a 100,000-image project.
+PREDICT_BLOCK = 8192
+
+#: Transductive methods see at most this many unlabeled embeddings (an evenly
+#: spaced sample): their refinement cost grows with the pool, and a few
+#: thousand images already pin down the class clusters.
+MAX_UNLABELED_POOL = 10_000
+
+
+class EmbeddingMatrix:
+    """Row-aligned embeddings with amortised appends and a "have it" mask."""
+
+    def __init__(self, dim: int = 0, capacity: int = 0):
+        self.dim = dim
+        self._data = np.zeros((capacity, dim), np.float32)
+        self._have = np.zeros(capacity, bool)
+        self.n = 0
+
+    @property
+    def data(self) -> np.ndarray:
+        """(n, D) view; rows without an embedding are zeros."""
+        return self._data[: self.n]
+
+    @property
+    def have(self) -> np.ndarray:
+        return self._have[: self.n]
+
+    def resize(self, n: int) -> None:
+        """Grow (new rows empty) or shrink to n rows."""
+        if n > len(self._data):
+            cap = max(n, int(len(self._data) * 1.5) + 64)
+            data = np.zeros((cap, self.dim), np.float32)
+            have = np.zeros(cap, bool)
+            data[: self.n] = self._data[: self.n]
+            have[: self.n] = self._have[: self.n]
+            # Replace rather than mutate: a worker may still be reading the old arrays.
+            self._data, self._have = data, have
+        elif n < self.n:
+            self._have[n : self.n] = False
+            self._data[n : self.n] = 0
+        self.n = n
+
+    def set_rows(self, rows: np.ndarray, vecs: np.ndarray) -> None:
+        vecs = np.asarray(vecs, np.float32)
+        if vecs.size == 0:
+            return
+        if self.dim != vecs.shape[1]:
+            if self.have.any():
+                raise ValueError(f"embedding size {vecs.shape[1]} does not match the matrix ({self.dim})")
+            # First vectors of a new backbone fix the width.
+            self.dim = vecs.shape[1]
+            self._data = np.zeros((len(self._data), self.dim), np.float32)
+        self._data[rows] = vecs
+        self._have[rows] = True
+
+    def delete_rows(self, rows: np.ndarray) -> None:
+        keep = np.ones(self.n, bool)
+        keep[rows] = False
+        data = self._data[: self.n][keep]
+        have = self._have[: self.n][keep]
+        self._data, self._have, self.n = data, have, len(data)
+
+    def clear(self, dim: int = 0) -> None:
+        """Forget every vector (a backbone change); keeps the row count."""
+        n = self.n
+        self.dim = dim
+        self._data = np.zeros((n, dim), np.float32)
+        self._have = np.zeros(n, bool)
+        self.n = n
+
+
+@dataclass
+class PredictionState:
+    """Predictions for every row of the matrix at one moment (one generation)."""
+
+    generation: int
+    class_ids: np.ndarray  # (C,) int64: column order of probs (project class ids)
+    probs: np.ndarray  # (N, C) float32; rows of images without an embedding are 0
+    top: np.ndarray  # (N,) int64 class id, or UNLABELED when there is no prediction
+    confidence: np.ndarray  # (N,) float32, 0 where there is no prediction
+    fit_ms: float = 0.0
+    predict_ms: float = 0.0
+
+    @classmethod
+    def empty(cls, n: int, generation: int = 0) -> "PredictionState":
+        return cls(
+            generation,
+            np.zeros(0, np.int64),
+            np.zeros((n, 0), np.float32),
+            np.full(n, UNLABELED, np.int64),
+            np.zeros(n, np.float32),
+        )
+
+    def top_k(self, row: int, k: int = 5) -> list[tuple[int, float]]:
+        """[(class id, probability)] best first for one row."""
+        if row >= len(self.probs) or self.probs.shape[1] == 0 or self.top[row] == UNLABELED:
+            return []
+        p = self.probs[row]
+        order = np.argsort(-p)[:k]
+        return [(int(self.class_ids[i]), float(p[i])) for i in order]
+
+
+def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray):
+    """The method fitted on the labeled rows (with the unlabeled pool when it uses one),
+    or None when nothing is labeled yet."""
+    n = len(labels)
+    have = have[:n]
+    support_rows = np.flatnonzero((labels != UNLABELED) & have)
+    if len(support_rows) == 0:
+        return None
+    method = get_method(method_name)
+    unlabeled = None
+    if getattr(method, "uses_unlabeled", False):
+        pool = np.flatnonzero((labels == UNLABELED) & have)
+        if len(pool) > MAX_UNLABELED_POOL:
+            pool = pool[np.linspace(0, len(pool) - 1, MAX_UNLABELED_POOL).astype(np.int64)]
+        unlabeled = emb[pool] if len(pool) else None
+    method.process_support_set(emb[support_rows], labels[support_rows], unlabeled=unlabeled)
+    return method
+
+
+def fit_predict(
+    method_name: str,
+    emb: np.ndarray,
+    have: np.ndarray,
+    labels: np.ndarray,
+    generation: int = 0,
+    cancel=None,
+) -> PredictionState:
+    """Fit ``method_name`` on the labeled rows and score every embedded row.
+
+    ``emb`` (N, D), ``have`` (N,) bool, ``labels`` (N,) class id or UNLABELED.
+    ``cancel()`` returning True abandons the work (a newer label change
+    superseded it); the partial result is then discarded by the caller.
+    """
+    import time
+
+    n = len(labels)
+    have = have[:n]
+    t0 = time.perf_counter()
+    method = fit_method(method_name, emb, have, labels)
+    if method is None:
+        return PredictionState.empty(n, generation)
+    t1 = time.perf_counter()
+
+    class_ids = np.asarray(method.classes_, np.int64)
+    probs = np.zeros((n, len(class_ids)), np.float32)
+    for start in range(0, n, PREDICT_BLOCK):
+        if cancel is not None and cancel():
+            break
+        stop = min(n, start + PREDICT_BLOCK)
+        probs[start:stop] = method.predict_proba(emb[start:stop])
+    probs[~have] = 0.0
+    col = probs.argmax(1)
+    confidence = probs[np.arange(n), col]
+    top = np.where(have, class_ids[col], UNLABELED)
+    t2 = time.perf_counter()
+    return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3)

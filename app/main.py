@@ -1,0 +1,52 @@
+"""Entry point: ``fewlens gui [PROJECT]`` / ``python -m app``.
+
+Opens PROJECT, else the most recent project, else (first run) the bundled
+sample project, so a new user lands on live predictions.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from core.errors import FewLensError
+
+
+def startup_project(explicit: str | None) -> Path:
+    from .sample_project import ensure_sample_project
+    from .session import recent_projects
+
+    if explicit:
+        return Path(explicit)
+    recent = recent_projects()
+    return recent[0] if recent else ensure_sample_project()
+
+
+def run(project: str | None = None, argv: list[str] | None = None) -> int:
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName("FewLens")
+    app.setOrganizationName("FewLens")
+
+    from .main_window import MainWindow
+    from .theme import apply_theme
+
+    apply_theme(app)
+    window = MainWindow()
+    window.show()
+    try:
+        path = startup_project(project)
+    except FewLensError as e:
+        QMessageBox.warning(window, "FewLens", str(e))
+        path = None
+    if path is not None and not window.open_project(path) and project:
+        # The named project could not be opened (the window said why): fall back to the sample.
+        from .sample_project import ensure_sample_project
+
+        window.open_project(ensure_sample_project())
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -1,0 +1,755 @@
+"""The FewLens main window: classes | gallery | detail, menus, toolbar, status bar.
+
+The window wires views to the :class:`ProjectSession` and turns user gestures
+into undoable commands or background jobs; it holds no project state itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer
+from PySide6.QtGui import QAction, QColor, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import FewLensError
+from core.methods import method_names
+from core.project import Project
+
+from . import undo
+from .classes_panel import ClassesPanel
+from .detail_view import DetailView
+from .filter_bar import FilterBar
+from .gallery import GalleryFilter, GalleryModel, GalleryView
+from .import_report import ImportReport
+from .live_model import UNLABELED
+from .session import ProjectSession, recent_projects, remember_project
+from .task_banner import TaskBanner
+from .thumbnails import ThumbnailLoader
+from .tile_delegate import TileDelegate, tile_size
+from .try_it import TryItDialog, urls_to_paths
+from .workers import (
+    DetailJob,
+    EmbedMissingJob,
+    ImportJob,
+    ImportPlan,
+    Job,
+    LocateJob,
+    cached_embedder,
+    subfolder_names,
+)
+
+PROJECT_FILTER = "FewLens projects (*.fewlens)"
+THUMB = 148
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    """(id, title) of every registered backbone; empty when the registry is unavailable."""
+    try:
+        from core.backbones import list_backbones
+
+        return [(b.id, getattr(b, "title", b.id)) for b in list_backbones()]
+    except Exception:
+        return []
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: ProjectSession | None = None):
+        super().__init__()
+        self.session: ProjectSession | None = None
+        self.setWindowTitle("FewLens")
+        self.setAcceptDrops(True)
+        self.resize(1360, 860)
+
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self.thumbs = ThumbnailLoader(size=THUMB, parent=self)
+        self.undo_stack = QUndoStack(self)
+        self.jobs: list[Job] = []
+        self.try_dialog: TryItDialog | None = None
+        self.device_label = ""
+        self._detail_job: DetailJob | None = None
+
+        self._build_views()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status()
+
+        self._status_timer = QTimer(self, singleShot=True, interval=80)
+        self._status_timer.timeout.connect(self._update_status)
+        self._threshold_timer = QTimer(self, singleShot=True, interval=400)
+        self._threshold_timer.timeout.connect(self._persist_threshold)
+        if session is not None:
+            self.set_session(session)
+        else:
+            self._update_enabled()
+
+    # ================================================================== construction
+    def _build_views(self) -> None:
+        self.classes_panel = ClassesPanel()
+        self.classes_panel.addRequested.connect(self.add_class_interactive)
+        self.classes_panel.renameRequested.connect(self.rename_class)
+        self.classes_panel.colorRequested.connect(self.choose_class_color)
+        self.classes_panel.mergeRequested.connect(self.merge_classes)
+        self.classes_panel.deleteRequested.connect(self.delete_class)
+        self.classes_panel.classActivated.connect(lambda cid: self.set_filter(GalleryFilter("class", cid)))
+
+        self.model = GalleryModel()
+        self.gallery = GalleryView()
+        self.gallery.setObjectName("gallery")
+        self.gallery.setModel(self.model)
+        self.gallery.setItemDelegate(TileDelegate(lambda: self.session, self.thumbs, self.gallery))
+        self.gallery.set_tile_size(tile_size(THUMB))
+        self.thumbs.ready.connect(self._thumb_ready)
+        self.gallery.assignRequested.connect(self.assign_selection)
+        self.gallery.unlabelRequested.connect(self.unlabel_selection)
+        self.gallery.acceptRequested.connect(self.accept_selection)
+        self.gallery.removeRequested.connect(self.remove_selection)
+        self.gallery.currentImageChanged.connect(self._current_changed)
+        self.gallery.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.rowsRefiltered.connect(self._update_filter_count)
+
+        self.filter_bar = FilterBar()
+        self.filter_bar.filterChanged.connect(self.set_filter)
+        self.banner = TaskBanner()
+        self.report = ImportReport()
+
+        self.detail = DetailView()
+        self.detail.acceptRequested.connect(self.accept_selection)
+        self.detail.locateRequested.connect(self.locate_missing)
+
+        center = QWidget()
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.report)
+        cl.addWidget(self.filter_bar)
+        cl.addWidget(self.gallery, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.classes_panel)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([250, 780, 330])
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setHandleWidth(1)
+        self.classes_panel.setMinimumWidth(220)
+        self.setCentralWidget(self.splitter)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        a.triggered.connect(lambda _=False: slot())
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+        return a
+
+    def _build_actions(self) -> None:
+        self.act_new = self._action("&New project…", self.new_project, QKeySequence.StandardKey.New)
+        self.act_open = self._action("&Open project…", self.open_project_dialog, QKeySequence.StandardKey.Open)
+        self.act_save_as = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs,
+                                        "Save a copy of this project and continue in the copy")
+        self.act_add_folder = self._action("Add &folder…", self.add_folder_dialog, "Ctrl+Shift+O",
+                                           "Import every image in a folder (subfolders can become classes)")
+        self.act_add_images = self._action("Add &images…", self.add_images_dialog, None)
+        self.act_locate = self._action("&Locate missing files…", self.locate_missing, None,
+                                       "Relink images whose files moved, by their content")
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
+        self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")])
+        self.act_accept = self._action("&Accept predictions\tEnter", self.accept_selection, None,
+                                       "Turn the predictions of the selected images into labels")
+        self.act_unlabel = self._action("Remove &label\t0", self.unlabel_selection, None)
+        self.act_remove = self._action("&Remove from project\tDel", self.remove_selection, None,
+                                       "Remove the selected images from the project (files stay on disk)")
+        self.act_select_all = self._action("Select &all", self.gallery.selectAll, QKeySequence.StandardKey.SelectAll)
+        self.act_add_class = self._action("Add &class", self.add_class_interactive, "Ctrl+K")
+        self.act_try = self._action("&Try it…", self.show_try_it, "Ctrl+T",
+                                    "See predictions for images without adding them to the project")
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction(self.act_new)
+        f.addAction(self.act_open)
+        self.recent_menu = f.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        f.addAction(self.act_save_as)
+        f.addSeparator()
+        f.addAction(self.act_add_folder)
+        f.addAction(self.act_add_images)
+        f.addAction(self.act_locate)
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        e = mb.addMenu("&Edit")
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
+        e.addSeparator()
+        e.addAction(self.act_accept)
+        e.addAction(self.act_unlabel)
+        e.addAction(self.act_remove)
+        e.addSeparator()
+        e.addAction(self.act_select_all)
+        c = mb.addMenu("&Classes")
+        c.addAction(self.act_add_class)
+        v = mb.addMenu("&View")
+        for kind, text in (("all", "All images"), ("unlabeled", "Unlabeled"), ("labeled", "Labeled"),
+                           ("review", "Needs review")):
+            v.addAction(self._action(text, lambda k=kind: self.set_filter(GalleryFilter(k))))
+        v.addSeparator()
+        v.addAction(self.act_try)
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setIconSize(QSize(18, 18))
+        tb.addAction(self.act_add_folder)
+        tb.addAction(self.act_try)
+        tb.addSeparator()
+        tb.addWidget(QLabel("Backbone"))
+        self.backbone_combo = QComboBox()
+        self.backbone_combo.setToolTip("The pretrained network that turns images into features. "
+                                       "Changing it re-analyses every image in the background.")
+        for bid, title in backbone_choices():
+            self.backbone_combo.addItem(title, bid)
+        self.backbone_combo.currentIndexChanged.connect(self._backbone_picked)
+        tb.addWidget(self.backbone_combo)
+        tb.addWidget(QLabel("Method"))
+        self.method_combo = QComboBox()
+        self.method_combo.setToolTip("The few-shot method that learns your classes from the labeled images")
+        for name in method_names():
+            self.method_combo.addItem(name, name)
+        self.method_combo.currentIndexChanged.connect(self._method_picked)
+        tb.addWidget(self.method_combo)
+        tb.addSeparator()
+        tb.addWidget(QLabel("Unknown below"))
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, 95)
+        self.threshold_slider.setSingleStep(5)
+        self.threshold_slider.setFixedWidth(140)
+        self.threshold_slider.setToolTip("Predictions less confident than this are marked unknown")
+        self.threshold_slider.valueChanged.connect(self._threshold_moved)
+        self.threshold_value = QLabel("50%")
+        self.threshold_value.setMinimumWidth(36)
+        tb.addWidget(self.threshold_slider)
+        tb.addWidget(self.threshold_value)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.status_device = QLabel()
+        self.status_counts = QLabel()
+        self.status_embedding = QLabel()
+        sb.addWidget(self.status_counts)
+        sb.addPermanentWidget(self.status_embedding)
+        sb.addPermanentWidget(self.status_device)
+
+    # ================================================================== session
+    def set_session(self, session: ProjectSession) -> None:
+        """Show ``session`` (closing the one shown before)."""
+        old = self.session
+        for job in list(self.jobs):
+            job.cancel()
+        self.undo_stack.clear()
+        self.thumbs.invalidate()
+        self.session = session
+        self.model.set_session(session)
+        self.classes_panel.set_session(session)
+        self.detail.set_session(session)
+        if old is not None:
+            old.close()
+        for sig in (session.imagesReset, session.labelsChanged, session.classesChanged, session.predictionsChanged,
+                    session.embeddingsChanged):
+            sig.connect(self._schedule_status)
+        session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
+        self._sync_toolbar()
+        self.filter_bar.show_filter(GalleryFilter())
+        self.setWindowTitle(f"{session.path.stem} — FewLens")
+        remember_project(session.path)
+        self._update_enabled()
+        self._schedule_status()
+        self.embed_missing()
+
+    def open_project(self, path: os.PathLike | str) -> bool:
+        try:
+            session = ProjectSession(Project.open(path))
+        except FewLensError as e:
+            QMessageBox.warning(self, "Cannot open project", str(e))
+            return False
+        self.set_session(session)
+        return True
+
+    def _sync_toolbar(self) -> None:
+        s = self.session
+        for combo, value in ((self.backbone_combo, s.backbone), (self.method_combo, s.method)):
+            combo.blockSignals(True)
+            k = combo.findData(value)
+            if k < 0:
+                combo.addItem(value, value)
+                k = combo.count() - 1
+            combo.setCurrentIndex(k)
+            combo.blockSignals(False)
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(s.threshold * 100))
+        self.threshold_slider.blockSignals(False)
+        self.threshold_value.setText(f"{round(s.threshold * 100)}%")
+
+    def _update_enabled(self) -> None:
+        has = self.session is not None
+        for a in (self.act_save_as, self.act_add_folder, self.act_add_images, self.act_locate, self.act_accept,
+                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try):
+            a.setEnabled(has)
+
+    # ================================================================== jobs
+    def _start(self, job: Job, show: bool = True) -> Job:
+        self.jobs.append(job)
+        job.finished.connect(self._job_done)
+        if show:
+            self.banner.track(job)
+        if hasattr(job, "device"):
+            job.device.connect(self._set_device)
+        job.start(self.pool)
+        self._schedule_status()
+        return job
+
+    def _job_done(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        if job.error:
+            self.statusBar().showMessage(job.error, 10000)
+        self._schedule_status()
+
+    @property
+    def busy(self) -> bool:
+        """True while any background job runs or predictions are being refreshed."""
+        return bool(self.jobs) or (self.session is not None and not self.session.predictions_current)
+
+    def embed_missing(self) -> EmbedMissingJob | None:
+        s = self.session
+        rows = s.rows_needing_embedding()
+        for job in self.jobs:
+            if isinstance(job, EmbedMissingJob):
+                job.cancel()
+        if not rows:
+            return None
+        job = EmbedMissingJob([(s.paths[r], s.hashes[r]) for r in rows], s.backbone, s.project.embedding_cache)
+        job.chunk.connect(lambda c, j=job: self.session.set_embeddings(c.hashes, c.vecs, j.backbone)
+                          if self.session is s else None)
+        return self._start(job, show=len(rows) > 0)
+
+    # ================================================================== importing
+    def dragEnterEvent(self, e) -> None:  # noqa: N802
+        if e.mimeData().hasUrls() and any(u.isLocalFile() for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dragMoveEvent(self, e) -> None:  # noqa: N802
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:  # noqa: N802
+        paths = urls_to_paths(e.mimeData())
+        if not paths:
+            return
+        e.acceptProposedAction()
+        # A lone .fewlens file dropped on the window opens it rather than importing it.
+        if len(paths) == 1 and paths[0].suffix.lower() == ".fewlens":
+            self.open_project(paths[0])
+            return
+        self.import_paths(paths)
+
+    def ask_use_subfolders(self, names: list[str]) -> bool | None:
+        """Offer subfolder names as class labels.  True / False, or None to cancel the import."""
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        box = QMessageBox(self)
+        box.setWindowTitle("Use folder names as labels?")
+        box.setText(f"This folder has {len(names)} subfolder{'s' if len(names) != 1 else ''}: {shown}.")
+        box.setInformativeText("Label each image with the name of its subfolder? "
+                               "Choose “Import unlabeled” to label them yourself.")
+        yes = box.addButton("Use as labels", QMessageBox.ButtonRole.YesRole)
+        no = box.addButton("Import unlabeled", QMessageBox.ButtonRole.NoRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(yes)
+        box.exec()
+        if box.clickedButton() is yes:
+            return True
+        if box.clickedButton() is no:
+            return False
+        return None
+
+    def import_paths(self, paths: list[Path]) -> ImportJob | None:
+        if self.session is None:
+            return None
+        paths = [Path(p) for p in paths]
+        names = subfolder_names(paths)
+        use_labels = False
+        if names:
+            answer = self.ask_use_subfolders(names)
+            if answer is None:
+                return None
+            use_labels = answer
+        s = self.session
+        job = ImportJob(ImportPlan(paths, use_labels), s.backbone, s.project.embedding_cache)
+        job.chunk.connect(lambda c, j=job: self._import_chunk(j, c))
+        job.finished.connect(self._import_done)
+        return self._start(job)
+
+    def _import_chunk(self, job: ImportJob, chunk) -> None:
+        s = self.session
+        if s is None:
+            return
+        labels = None
+        if any(chunk.class_names):
+            labels = [self._class_for_import(name) if name else None for name in chunk.class_names]
+        vecs = chunk.vecs if job.backbone == s.backbone else None
+        s.add_images(chunk.paths, chunk.hashes, vecs, labels)
+        if vecs is None:
+            self.embed_missing()
+
+    def _class_for_import(self, name: str) -> int:
+        """Class id for a subfolder name, created on first use (import is not an undo step)."""
+        s = self.session
+        for c in s.classes:
+            if c.name.casefold() == name.casefold():
+                return c.id
+        return s.add_class(name)
+
+    def _import_done(self, job: ImportJob) -> None:
+        imported = max(0, job.total - _failed_images(job))
+        if job.cancelled:
+            self.statusBar().showMessage("Import cancelled: the images imported so far were kept.", 8000)
+        elif job.total:
+            self.statusBar().showMessage(f"Imported {imported:,} images.", 6000)
+        if job.errors:
+            self.report.show_errors(job.errors, imported)
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images")
+        if folder:
+            self.import_paths([Path(folder)])
+
+    def add_images_dialog(self) -> None:
+        patterns = " ".join(f"*{e}" for e in sorted(_image_suffixes()))
+        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", f"Images ({patterns})")
+        if files:
+            self.import_paths([Path(f) for f in files])
+
+    def locate_missing(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        if not s.missing.any():
+            QMessageBox.information(self, "Locate missing files", "No files are missing.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Where are the missing images now?")
+        if folder:
+            self.start_locate(Path(folder))
+
+    def start_locate(self, folder: Path) -> LocateJob:
+        job = LocateJob(self.session, folder)
+        job.finished.connect(self._locate_done)
+        return self._start(job)
+
+    def _locate_done(self, job: LocateJob) -> None:
+        if job.error or self.session is None:
+            return
+        self.thumbs.invalidate()
+        self.session.refresh_missing()
+        left = int(self.session.missing.sum())
+        self.statusBar().showMessage(
+            f"Relinked {job.count:,} file{'s' if job.count != 1 else ''}" + (f"; {left:,} still missing." if left else "."),
+            8000)
+        self.embed_missing()
+
+    # ================================================================== labeling
+    def _push(self, cmd: undo._SessionCommand) -> bool:
+        self.undo_stack.push(cmd)
+        if cmd.error:
+            QMessageBox.warning(self, "FewLens", cmd.error)
+            return False
+        return True
+
+    def selected_ids(self) -> list[int]:
+        return self.gallery.selected_ids()
+
+    def assign_selection(self, position: int) -> None:
+        s = self.session
+        ids = self.selected_ids()
+        if s is None or not ids:
+            return
+        if position >= len(s.classes):
+            self.statusBar().showMessage(
+                f"There is no class {position + 1} yet: add one in the Classes panel (Ctrl+K).", 5000)
+            return
+        self._push(undo.LabelCommand(s, ids, s.classes[position].id))
+
+    def unlabel_selection(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        ids = [i for i in self.selected_ids() if s.labels[s.row_of(i)] != UNLABELED]
+        if ids:
+            self._push(undo.LabelCommand(s, ids, None))
+
+    def accept_selection(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        ids = [i for i in self.selected_ids() if s.labels[s.row_of(i)] == UNLABELED]
+        preds = s.predicted_labels(ids)
+        if preds:
+            self._push(undo.AcceptPredictionsCommand(s, preds))
+        elif ids:
+            self.statusBar().showMessage("No confident prediction to accept for the selection.", 4000)
+
+    def remove_selection(self) -> None:
+        ids = self.selected_ids()
+        if self.session is not None and ids:
+            self._push(undo.RemoveImagesCommand(self.session, ids))
+
+    # ================================================================== classes
+    def _next_class_name(self) -> str:
+        taken = {c.name.casefold() for c in self.session.classes}
+        k = len(self.session.classes) + 1
+        while f"class {k}" in taken:
+            k += 1
+        return f"Class {k}"
+
+    def add_class(self, name: str, color: str | None = None) -> int | None:
+        """Add a class (undoable); returns its id, or None when the name is invalid/taken."""
+        s = self.session
+        name = name.strip()
+        if s is None or not name:
+            return None
+        if any(c.name.casefold() == name.casefold() for c in s.classes):
+            QMessageBox.warning(self, "Add class", f"There is already a class named “{name}”.")
+            return None
+        cmd = undo.AddClassCommand(s, name, color)
+        return cmd.class_id if self._push(cmd) else None
+
+    def add_class_interactive(self) -> None:
+        if self.session is None:
+            return
+        cid = self.add_class(self._next_class_name())
+        if cid is not None:
+            self.classes_panel.start_rename(cid)
+
+    def rename_class(self, class_id: int, name: str) -> None:
+        s = self.session
+        name = name.strip()
+        if any(c.name.casefold() == name.casefold() and c.id != class_id for c in s.classes):
+            QMessageBox.warning(self, "Rename class", f"There is already a class named “{name}”.")
+            self.classes_panel.refresh()
+            return
+        self._push(undo.RenameClassCommand(s, class_id, name))
+
+    def choose_class_color(self, class_id: int) -> None:
+        c = self.session.class_by_id(class_id)
+        color = QColorDialog.getColor(QColor(c.color), self, f"Color of {c.name}")
+        if color.isValid():
+            self._push(undo.ClassColorCommand(self.session, class_id, color.name()))
+
+    def merge_classes(self, src_id: int, dst_id: int) -> None:
+        self._push(undo.MergeClassesCommand(self.session, src_id, dst_id))
+
+    def confirm_delete_class(self, name: str, count: int) -> bool:
+        text = (f"Delete the class “{name}”?\n\nIts {count} labeled image{'s' if count != 1 else ''} "
+                "will become unlabeled (they stay in the project). You can undo this.")
+        return QMessageBox.question(self, "Delete class", text) == QMessageBox.StandardButton.Yes
+
+    def delete_class(self, class_id: int) -> None:
+        c = self.session.class_by_id(class_id)
+        if c is not None and self.confirm_delete_class(c.name, c.count):
+            self._push(undo.DeleteClassCommand(self.session, class_id))
+
+    # ================================================================== filters / selection
+    def set_filter(self, f: GalleryFilter) -> None:
+        if self.session is None:
+            return
+        self.model.set_filter(f)
+        c = self.session.class_by_id(f.class_id) if f.kind == "class" else None
+        self.filter_bar.show_filter(f, c.name if c else None)
+        if self.model.rowCount() and not self.gallery.selected_ids():
+            self.gallery.setCurrentIndex(self.model.index(0))
+
+    def _update_filter_count(self) -> None:
+        n = len(self.session) if self.session else 0
+        self.filter_bar.set_count(self.model.rowCount(), n)
+
+    def _thumb_ready(self, image_id: int) -> None:
+        idx = self.model.index_of_image(image_id)
+        if idx.isValid():
+            self.gallery.update(idx)
+
+    def _selection_changed(self, *_args) -> None:
+        self.detail.show_image(self.detail.image_id, len(self.gallery.selectionModel().selectedIndexes()))
+
+    def _current_changed(self, image_id: int) -> None:
+        s = self.session
+        count = len(self.gallery.selectionModel().selectedIndexes())
+        self.detail.show_image(image_id, count)
+        if self._detail_job is not None:
+            self._detail_job.cancel()
+            self._detail_job = None
+        if s is None or image_id < 0:
+            return
+        row = s.row_of(image_id)
+        if row is None or s.missing[row]:
+            self.detail.set_loaded(image_id, None, "This file is missing.", [])
+            return
+        job = DetailJob(image_id, s.paths[row], s.backbone)
+        job.loaded.connect(lambda r: self.detail.set_loaded(r.image_id, r.image, r.error, r.backbone_sees))
+        self._detail_job = job
+        job.start(self.pool)
+
+    # ================================================================== toolbar settings
+    def _backbone_picked(self, _index: int) -> None:
+        bid = self.backbone_combo.currentData()
+        if self.session is None or not bid or bid == self.session.backbone:
+            return
+        self.session.set_backbone(bid)
+        self.device_label = ""
+        self.embed_missing()
+
+    def _method_picked(self, _index: int) -> None:
+        name = self.method_combo.currentData()
+        if self.session is not None and name:
+            self.session.set_method(name)
+
+    def _threshold_moved(self, value: int) -> None:
+        self.threshold_value.setText(f"{value}%")
+        if self.session is not None:
+            self.session.set_threshold(value / 100.0, persist=False)
+            self._threshold_timer.start()
+
+    def _persist_threshold(self) -> None:
+        if self.session is not None:
+            self.session.set_threshold(self.session.threshold, persist=True)
+
+    # ================================================================== try it
+    def show_try_it(self) -> TryItDialog | None:
+        if self.session is None:
+            return None
+        if self.try_dialog is None or self.try_dialog.session is not self.session:
+            self.try_dialog = TryItDialog(self.session, self)
+        self.try_dialog.show()
+        self.try_dialog.raise_()
+        return self.try_dialog
+
+    # ================================================================== file menu
+    def new_project(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "Untitled.fewlens"), PROJECT_FILTER)
+        if not path:
+            return
+        if not path.endswith(".fewlens"):
+            path += ".fewlens"
+        try:
+            session = ProjectSession(Project.create(path, overwrite=True))
+        except FewLensError as e:
+            QMessageBox.warning(self, "New project", str(e))
+            return
+        self.set_session(session)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def save_as(self) -> None:
+        if self.session is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(self.session.path), PROJECT_FILTER)
+        if not path:
+            return
+        if not path.endswith(".fewlens"):
+            path += ".fewlens"
+        try:
+            copy = self.session.project.save_as(path, overwrite=True)
+        except FewLensError as e:
+            QMessageBox.warning(self, "Save As", str(e))
+            return
+        self.set_session(ProjectSession(copy))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = [p for p in recent_projects() if self.session is None or p != self.session.path]
+        if not items:
+            a = self.recent_menu.addAction("No recent projects")
+            a.setEnabled(False)
+        for p in items:
+            self.recent_menu.addAction(p.name, lambda p=p: self.open_project(p)).setToolTip(str(p))
+
+    # ================================================================== status
+    def _set_device(self, label: str) -> None:
+        self.device_label = label
+        self._schedule_status()
+
+    def _schedule_status(self, *_args) -> None:
+        if not self._status_timer.isActive():
+            self._status_timer.start()
+
+    def _update_status(self) -> None:
+        s = self.session
+        if s is None:
+            self.status_counts.setText("No project open")
+            return
+        n = len(s)
+        labeled = s.labeled_count
+        missing = int(s.missing.sum())
+        parts = [f"{n:,} images", f"{labeled:,} labeled", f"{len(s.classes)} classes"]
+        if missing:
+            parts.append(f"{missing:,} missing")
+        self.status_counts.setText("  ·  ".join(parts))
+        pending = s.pending_embeddings
+        self.status_embedding.setText(f"Analysing {pending:,} images…" if pending else "")
+        emb = cached_embedder(s.backbone)
+        label = self.device_label or (getattr(emb, "device_label", "") if emb is not None else "")
+        self.status_device.setText(label or "Loading model…")
+        self._update_filter_count()
+
+    # ================================================================== closing
+    def closeEvent(self, e) -> None:  # noqa: N802
+        for job in list(self.jobs):
+            job.cancel()
+        if self._detail_job is not None:
+            self._detail_job.cancel()
+        self.pool.waitForDone(10000)
+        self.thumbs.shutdown()
+        if self.try_dialog is not None:
+            self.try_dialog.close()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+            self.model.set_session(None)
+        super().closeEvent(e)
+
+
+def _image_suffixes() -> frozenset[str]:
+    from core.images import IMAGE_EXTENSIONS
+
+    return IMAGE_EXTENSIONS
+
+
+def _failed_images(job: ImportJob) -> int:
+    """Errors among the image files the job tried (not the non-image files it skipped)."""
+    return sum(1 for e in job.errors if "not an image file" not in getattr(e, "reason", ""))

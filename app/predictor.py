@@ -1,0 +1,78 @@
+"""Refit + predict on a background thread, newest request wins.
+
+Label changes arrive faster than a refit can finish on a large project (a user
+pressing 1, 1, 2 in quick succession).  One worker thread takes the latest
+request; a request that arrives while it runs replaces any queued one and the
+running job is told to stop early, so the UI always converges on the newest
+labels after at most one extra refit.  NumPy releases the GIL inside matrix
+products, so the UI thread keeps painting meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from .live_model import EmbeddingMatrix, PredictionState, fit_predict
+
+
+class LivePredictor(QObject):
+    #: a PredictionState; delivered on the UI thread (queued connection)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._pending: tuple | None = None
+        self._running_generation = -1
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="fewlens-predictor", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._pending is not None or self._running_generation >= 0
+
+    def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray) -> None:
+        # Snapshot now: the "have" mask is copied; the data view stays valid because the
+        # matrix replaces (never shrinks in place) its arrays when rows move.
+        snap = (generation, method, emb.data, emb.have.copy(), labels)
+        with self._cond:
+            self._pending = snap
+            self._cond.notify()
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify()
+        self._thread.join(timeout=5)
+
+    def _superseded(self) -> bool:
+        return self._pending is not None or self._stop
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                generation, method, data, have, labels = self._pending
+                self._pending = None
+                self._running_generation = generation
+            try:
+                state: PredictionState = fit_predict(method, data, have, labels, generation, cancel=self._superseded)
+                if not self._superseded():
+                    self.finished.emit(state)
+            except Exception as e:  # a method failing must not kill live updates
+                traceback.print_exc()
+                self.failed.emit(f"{method}: {e}")
+            finally:
+                with self._cond:
+                    self._running_generation = -1

@@ -1,0 +1,481 @@
+"""The open project as the GUI sees it: one model service shared by every view.
+
+``ProjectSession`` owns the :class:`core.project.Project` and mirrors what the
+views need in NumPy arrays row-aligned with the gallery (ids, labels,
+embeddings, predictions), so painting 100,000 tiles never touches SQLite or
+the disk.  Every mutation goes to the project first (it autosaves: each call is
+one committed transaction), then to the arrays, then out as a signal.  Undo
+commands (app/undo.py) call the public mutators here.
+
+Live adaptation: a label change bumps a generation counter and asks the
+:class:`LivePredictor` for a refit; it runs on its own thread and the newest
+result replaces the old one, so the UI thread never waits for a matmul.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from core.methods import DEFAULT_METHOD, method_names
+from core.project import ClassInfo, DeletedClass, Project, RemovedImage
+
+from .live_model import UNLABELED, EmbeddingMatrix, PredictionState
+from .predictor import LivePredictor
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def default_backbone() -> str:
+    try:
+        from core.backbones import DEFAULT_BACKBONE
+
+        return DEFAULT_BACKBONE
+    except ImportError:  # a light bundle without the backbone registry
+        return "mobilenet_v2_imagenet"
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """What a view needs about one gallery row (built on demand, never stored per row)."""
+
+    row: int
+    id: int
+    path: Path
+    label: int  # class id or UNLABELED
+    missing: bool
+    embedded: bool
+    predicted: int  # class id or UNLABELED
+    confidence: float
+    unknown: bool
+
+
+class ProjectSession(QObject):
+    # rows were added/removed/reordered: views reset
+    imagesReset = Signal()
+    # labels of these rows changed (np.ndarray of rows)
+    labelsChanged = Signal(object)
+    classesChanged = Signal()
+    # a new PredictionState was swapped in
+    predictionsChanged = Signal()
+    # embeddings arrived for some rows (how many rows still lack one is `pending_embeddings`)
+    embeddingsChanged = Signal()
+    settingsChanged = Signal()
+
+    def __init__(self, project: Project, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project
+        self.backbone: str = project.get_setting("backbone") or default_backbone()
+        method = project.get_setting("method") or DEFAULT_METHOD
+        self.method: str = method if method in method_names() else DEFAULT_METHOD
+        self.threshold: float = float(project.get_setting("unknown_threshold", DEFAULT_THRESHOLD))
+        self.classes: list[ClassInfo] = []
+        self.ids = np.zeros(0, np.int64)
+        self.paths: list[Path] = []
+        self.hashes: list[str] = []
+        self.labels = np.zeros(0, np.int64)
+        self.missing = np.zeros(0, bool)
+        self.emb = EmbeddingMatrix()
+        self.pred = PredictionState.empty(0)
+        self.unknown = np.zeros(0, bool)
+        self._row_of: dict[int, int] = {}
+        self._generation = 0
+        # generation at which rows were last added/removed/reordered: older results are misaligned
+        self._rows_generation = 0
+        self.predictor = LivePredictor(self)
+        self.predictor.finished.connect(self._on_predictions)
+        self._load()
+
+    # ------------------------------------------------------------------ loading
+    def _load(self) -> None:
+        recs = self.project.images()
+        self.ids = np.fromiter((r.id for r in recs), np.int64, len(recs))
+        self.paths = [r.path for r in recs]
+        self.hashes = [r.hash for r in recs]
+        self.labels = np.fromiter((UNLABELED if r.class_id is None else r.class_id for r in recs), np.int64, len(recs))
+        self.missing = np.fromiter((r.missing for r in recs), bool, len(recs))
+        self._row_of = {int(i): k for k, i in enumerate(self.ids)}
+        self.emb = EmbeddingMatrix()
+        self.emb.resize(len(recs))
+        self.pred = PredictionState.empty(len(recs))
+        self.unknown = np.zeros(len(recs), bool)
+        self.classes = self.project.classes()
+
+    @property
+    def path(self) -> Path:
+        return Path(self.project.path)
+
+    def close(self) -> None:
+        self.predictor.shutdown()
+        self.project.close()
+
+    # ------------------------------------------------------------------ lookups
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row_of(self, image_id: int) -> int | None:
+        return self._row_of.get(int(image_id))
+
+    def rows_of(self, image_ids) -> np.ndarray:
+        return np.array([self._row_of[int(i)] for i in image_ids if int(i) in self._row_of], np.int64)
+
+    def image_row(self, row: int) -> ImageRow:
+        pred = self.pred
+        has_pred = row < len(pred.top) and pred.top[row] != UNLABELED
+        return ImageRow(
+            row=row,
+            id=int(self.ids[row]),
+            path=self.paths[row],
+            label=int(self.labels[row]),
+            missing=bool(self.missing[row]),
+            embedded=bool(self.emb.have[row]) if row < self.emb.n else False,
+            predicted=int(pred.top[row]) if has_pred else UNLABELED,
+            confidence=float(pred.confidence[row]) if has_pred else 0.0,
+            unknown=bool(self.unknown[row]) if has_pred else False,
+        )
+
+    def class_by_id(self, class_id: int) -> ClassInfo | None:
+        for c in self.classes:
+            if c.id == class_id:
+                return c
+        return None
+
+    def class_index(self, class_id: int) -> int:
+        for k, c in enumerate(self.classes):
+            if c.id == class_id:
+                return k
+        return -1
+
+    def class_counts(self) -> dict[int, tuple[int, int]]:
+        """{class id: (labeled, predicted among unlabeled)}."""
+        out: dict[int, tuple[int, int]] = {}
+        unl = (self.labels == UNLABELED) & (self.pred.top != UNLABELED) & ~self.unknown
+        for c in self.classes:
+            out[c.id] = (int((self.labels == c.id).sum()), int((unl & (self.pred.top == c.id)).sum()))
+        return out
+
+    @property
+    def labeled_count(self) -> int:
+        return int((self.labels != UNLABELED).sum())
+
+    @property
+    def pending_embeddings(self) -> int:
+        """Images in the project that still need an embedding (missing files excluded)."""
+        return int((~self.emb.have & ~self.missing).sum())
+
+    def rows_needing_embedding(self) -> list[int]:
+        return np.flatnonzero(~self.emb.have & ~self.missing).tolist()
+
+    # ------------------------------------------------------------------ images
+    def add_images(self, paths: list[Path], hashes: list[str], vecs: np.ndarray | None,
+                   labels: list[int | None] | None = None) -> np.ndarray:
+        """Add imported files (with their embeddings when known).  Returns their rows.
+        Paths already in the project keep their row (and get the new embedding)."""
+        ids = self.project.add_images(list(zip(paths, hashes)))
+        new_rows: list[int] = []
+        rows = np.empty(len(ids), np.int64)
+        for k, (img_id, p, h) in enumerate(zip(ids, paths, hashes)):
+            r = self._row_of.get(img_id)
+            if r is None:
+                r = len(self.paths)
+                self._row_of[img_id] = r
+                self.paths.append(Path(p))
+                self.hashes.append(h)
+                new_rows.append(img_id)
+            rows[k] = r
+        if new_rows:
+            n_old, n = len(self.ids), len(self.paths)
+            self.ids = np.concatenate([self.ids, np.asarray(new_rows, np.int64)])
+            self.labels = np.concatenate([self.labels, np.full(n - n_old, UNLABELED, np.int64)])
+            self.missing = np.concatenate([self.missing, np.zeros(n - n_old, bool)])
+            self.emb.resize(n)
+            self._grow_predictions(n)
+        if vecs is not None and len(vecs):
+            self.emb.set_rows(rows, vecs)
+        if labels is not None:
+            by_class: dict[int, list[int]] = defaultdict(list)
+            for img_id, cid in zip(ids, labels):
+                if cid is not None:
+                    by_class[cid].append(img_id)
+            for cid, group in by_class.items():
+                self.project.set_labels(group, cid)
+                self.labels[self.rows_of(group)] = cid
+            if by_class:
+                self.classes = self.project.classes()
+                self.classesChanged.emit()
+        if new_rows:
+            self.imagesReset.emit()
+        self.embeddingsChanged.emit()
+        self.request_refit()
+        return rows
+
+    def set_embeddings(self, hashes: list[str], vecs: np.ndarray, backbone: str) -> None:
+        """Embeddings computed in the background for images already in the project."""
+        if backbone != self.backbone or not len(vecs):
+            return  # a job for a backbone the user has since switched away from
+        by_hash: dict[str, list[int]] = defaultdict(list)
+        for r, h in enumerate(self.hashes):
+            by_hash[h].append(r)
+        rows, picked = [], []
+        for k, h in enumerate(hashes):
+            for r in by_hash.get(h, ()):
+                rows.append(r)
+                picked.append(k)
+        if rows:
+            self.emb.set_rows(np.asarray(rows), np.asarray(vecs)[picked])
+            self.embeddingsChanged.emit()
+            self.request_refit()
+
+    def remove_images(self, image_ids) -> list[RemovedImage]:
+        removed = self.project.remove_images(image_ids)
+        rows = self.rows_of([r.id for r in removed])
+        if len(rows):
+            keep = np.ones(len(self.ids), bool)
+            keep[rows] = False
+            self.ids = self.ids[keep]
+            self.labels = self.labels[keep]
+            self.missing = self.missing[keep]
+            self.paths = [p for p, k in zip(self.paths, keep) if k]
+            self.hashes = [h for h, k in zip(self.hashes, keep) if k]
+            self.emb.delete_rows(rows)
+            self.pred = _take_rows(self.pred, keep)
+            self.unknown = self.unknown[keep]
+            self._row_of = {int(i): k for k, i in enumerate(self.ids)}
+            self.request_refit(rows_changed=True)
+            self.imagesReset.emit()
+        return removed
+
+    def restore_images(self, removed: list[RemovedImage]) -> None:
+        """Undo of remove_images: rows come back (embeddings from the project's cache)."""
+        self.project.restore_images(removed)
+        recs = self.project.images(ids=[r.id for r in removed])
+        cache = self.project.embedding_cache.get_many([r.hash for r in recs], self.backbone)
+        for rec in recs:
+            if rec.id in self._row_of:
+                continue
+            r = len(self.paths)
+            self._row_of[rec.id] = r
+            self.paths.append(rec.path)
+            self.hashes.append(rec.hash)
+            self.ids = np.append(self.ids, rec.id)
+            self.labels = np.append(self.labels, UNLABELED if rec.class_id is None else rec.class_id)
+            self.missing = np.append(self.missing, rec.missing)
+            self.emb.resize(r + 1)
+            if rec.hash in cache:
+                self.emb.set_rows(np.array([r]), cache[rec.hash][None])
+        self._grow_predictions(len(self.ids))
+        self._reorder_by_id()
+        self.request_refit(rows_changed=True)
+        self.imagesReset.emit()
+
+    def _reorder_by_id(self) -> None:
+        """Keep rows in id (= import) order so an undone removal lands where it was."""
+        order = np.argsort(self.ids, kind="stable")
+        if np.array_equal(order, np.arange(len(order))):
+            return
+        self.ids = self.ids[order]
+        self.labels = self.labels[order]
+        self.missing = self.missing[order]
+        self.paths = [self.paths[i] for i in order]
+        self.hashes = [self.hashes[i] for i in order]
+        data, have = self.emb.data[order], self.emb.have[order]
+        self.emb = EmbeddingMatrix(data.shape[1])
+        self.emb.resize(len(order))
+        if have.any():
+            self.emb.set_rows(np.flatnonzero(have), data[have])
+        self.pred = _take_rows(self.pred, order)
+        self.unknown = self.unknown[order]
+        self._row_of = {int(i): k for k, i in enumerate(self.ids)}
+
+    def relocate(self, folder: Path, progress=None) -> int:
+        """Relink missing files under ``folder`` by content hash (run off the UI thread)."""
+        return self.project.locate(folder, progress=progress)
+
+    def refresh_missing(self) -> None:
+        recs = self.project.images()
+        for rec in recs:
+            r = self._row_of.get(rec.id)
+            if r is not None:
+                self.paths[r] = rec.path
+                self.missing[r] = rec.missing
+        self.imagesReset.emit()
+
+    # ------------------------------------------------------------------ labels
+    def set_labels(self, image_ids, class_id: int | None) -> dict[int, int | None]:
+        prev = self.project.set_labels(image_ids, class_id)
+        rows = self.rows_of(prev.keys())
+        self.labels[rows] = UNLABELED if class_id is None else class_id
+        self._labels_changed(rows)
+        return prev
+
+    def apply_labels(self, labels: dict[int, int | None]) -> dict[int, int | None]:
+        prev = self.project.apply_labels(labels)
+        known = {c.id for c in self.classes}
+        rows = []
+        for img_id, cid in labels.items():
+            r = self._row_of.get(int(img_id))
+            if r is not None:
+                self.labels[r] = cid if cid in known else UNLABELED
+                rows.append(r)
+        self._labels_changed(np.asarray(rows, np.int64))
+        return prev
+
+    def predicted_labels(self, image_ids) -> dict[int, int]:
+        """{image id: predicted class} for the given images that have a confident prediction."""
+        out = {}
+        for img_id in image_ids:
+            r = self._row_of.get(int(img_id))
+            if r is not None and self.pred.top[r] != UNLABELED and not self.unknown[r]:
+                out[int(img_id)] = int(self.pred.top[r])
+        return out
+
+    def _labels_changed(self, rows: np.ndarray) -> None:
+        self.classes = self.project.classes()  # counts
+        self.labelsChanged.emit(rows)
+        self.classesChanged.emit()
+        self.request_refit()
+
+    # ------------------------------------------------------------------ classes
+    def add_class(self, name: str, color: str | None = None) -> int:
+        cid = self.project.add_class(name, color)
+        self._classes_changed()
+        return cid
+
+    def rename_class(self, class_id: int, name: str) -> str:
+        old = self.project.rename_class(class_id, name)
+        self._classes_changed(refit=False)
+        return old
+
+    def set_class_color(self, class_id: int, color: str) -> str:
+        old = self.project.set_class_color(class_id, color)
+        self._classes_changed(refit=False)
+        return old
+
+    def delete_class(self, class_id: int) -> DeletedClass:
+        deleted = self.project.delete_class(class_id)
+        self.labels[self.labels == class_id] = UNLABELED
+        self._classes_changed()
+        return deleted
+
+    def merge_classes(self, src_ids: list[int], dst_id: int) -> list[DeletedClass]:
+        deleted = self.project.merge_classes(src_ids, dst_id)
+        for d in deleted:
+            self.labels[self.labels == d.id] = dst_id
+        self._classes_changed()
+        return deleted
+
+    def restore_classes(self, deleted: list[DeletedClass]) -> None:
+        self.project.restore_class(deleted)
+        for d in deleted:
+            self.labels[self.rows_of(d.image_ids)] = d.id
+        self._classes_changed()
+
+    def _classes_changed(self, refit: bool = True) -> None:
+        self.classes = self.project.classes()
+        self.classesChanged.emit()
+        self.labelsChanged.emit(np.arange(len(self.ids)))
+        if refit:
+            self.request_refit()
+
+    # ------------------------------------------------------------------ settings
+    def set_method(self, name: str) -> None:
+        if name == self.method:
+            return
+        self.method = name
+        self.project.set_setting("method", name)
+        self.settingsChanged.emit()
+        self.request_refit()
+
+    def set_backbone(self, backbone: str) -> None:
+        """Switch backbone: vectors of the old one are dropped; the caller starts a re-embed
+        job (cached vectors of the new backbone come back at once)."""
+        if backbone == self.backbone:
+            return
+        self.backbone = backbone
+        self.project.set_setting("backbone", backbone)
+        self.emb.clear()
+        self._generation += 1
+        self.pred = PredictionState.empty(len(self.ids), self._generation)
+        self.unknown = np.zeros(len(self.ids), bool)
+        self.settingsChanged.emit()
+        self.embeddingsChanged.emit()
+        self.predictionsChanged.emit()
+
+    def set_threshold(self, threshold: float, persist: bool = True) -> None:
+        """Unknown threshold: a vectorised compare, no refit.  ``persist=False`` while a
+        slider is dragged (the window persists the final value)."""
+        self.threshold = float(threshold)
+        if persist:
+            self.project.set_setting("unknown_threshold", self.threshold)
+        self._apply_threshold()
+        self.settingsChanged.emit()
+        self.predictionsChanged.emit()
+
+    def _apply_threshold(self) -> None:
+        self.unknown = (self.pred.top != UNLABELED) & (self.pred.confidence < self.threshold)
+
+    # ------------------------------------------------------------------ predictions
+    def request_refit(self, rows_changed: bool = False) -> None:
+        self._generation += 1
+        if rows_changed:
+            self._rows_generation = self._generation
+        self.predictor.request(self._generation, self.method, self.emb, self.labels.copy())
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def predictions_current(self) -> bool:
+        """True when the predictions shown reflect the latest labels and embeddings."""
+        return self.pred.generation == self._generation and not self.predictor.busy
+
+    def _on_predictions(self, state: PredictionState) -> None:
+        if state.generation < self._rows_generation or len(state.top) > len(self.ids):
+            return  # rows were removed/reordered meanwhile; a newer request is already queued
+        self.pred = state
+        self._grow_predictions(len(self.ids))  # rows appended since the request: no prediction yet
+        self._apply_threshold()
+        self.predictionsChanged.emit()
+
+    def _grow_predictions(self, n: int) -> None:
+        p = self.pred
+        extra = n - len(p.top)
+        if len(self.unknown) != len(p.top):
+            self.unknown = np.zeros(len(p.top), bool)
+        if extra <= 0:
+            return
+        self.pred = PredictionState(
+            p.generation,
+            p.class_ids,
+            np.concatenate([p.probs, np.zeros((extra, p.probs.shape[1]), np.float32)]),
+            np.concatenate([p.top, np.full(extra, UNLABELED, np.int64)]),
+            np.concatenate([p.confidence, np.zeros(extra, np.float32)]),
+        )
+        self.unknown = np.concatenate([self.unknown, np.zeros(extra, bool)])
+
+
+def _take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:
+    return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index])
+
+
+def recent_projects() -> list[Path]:
+    try:
+        from core.recent import recent_projects as _recent
+
+        return [Path(p) for p in _recent()]
+    except ImportError:
+        return []
+
+
+def remember_project(path: os.PathLike | str) -> None:
+    try:
+        from core.recent import add_recent
+    except ImportError:
+        return
+    add_recent(path)

@@ -1,0 +1,147 @@
+""""Try it": predictions for images that are NOT added to the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from core.images import IMAGE_EXTENSIONS
+
+from .live_model import fit_method
+from .session import ProjectSession
+from .workers import TryItJob, TryItResult, scan_sources
+
+
+def urls_to_paths(mime) -> list[Path]:
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+
+class TryItDialog(QDialog):
+    def __init__(self, session: ProjectSession, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.job: TryItJob | None = None
+        self.results: list[TryItResult] = []
+        self.setWindowTitle("Try it")
+        self.setModal(False)
+        self.setAcceptDrops(True)
+        self.resize(560, 520)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(18, 16, 18, 16)
+        title = QLabel("Try it")
+        title.setProperty("role", "heading")
+        hint = QLabel("Drop images here, or open them, to see what your model predicts. "
+                      "They are not added to the project.")
+        hint.setProperty("role", "hint")
+        hint.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(72, 72))
+        self.list.setSpacing(4)
+        self.list.setAcceptDrops(False)
+        self.status = QLabel()
+        self.status.setProperty("role", "hint")
+        open_button = QPushButton("Open images…")
+        open_button.setProperty("role", "primary")
+        open_button.clicked.connect(self.open_images)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        row = QHBoxLayout()
+        row.addWidget(open_button)
+        row.addWidget(self.status, 1)
+        row.addWidget(close)
+        lay.addWidget(title)
+        lay.addWidget(hint)
+        lay.addWidget(self.list, 1)
+        lay.addLayout(row)
+
+    # ------------------------------------------------------------------ input
+    def open_images(self) -> None:
+        patterns = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
+        files, _ = QFileDialog.getOpenFileNames(self, "Try images", "", f"Images ({patterns})")
+        if files:
+            self.try_paths([Path(f) for f in files])
+
+    def dragEnterEvent(self, e) -> None:  # noqa: N802
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:  # noqa: N802
+        paths = urls_to_paths(e.mimeData())
+        if paths:
+            e.acceptProposedAction()
+            self.try_paths(paths)
+
+    def try_paths(self, paths: list[Path]) -> None:
+        files, rejects = scan_sources(paths)
+        for err in rejects:
+            self._add_item(TryItResult(Path(err.path), [], [], err.reason))
+        if not files:
+            return
+        s = self.session
+        # Snapshot the project's state now; the fit itself runs on the worker thread.
+        method, data, have, labels = s.method, s.emb.data.copy(), s.emb.have.copy(), s.labels.copy()
+        self.job = TryItJob(files, s.backbone, lambda: fit_method(method, data, have, labels), self)
+        self.job.result.connect(self._add_item)
+        self.job.status.connect(self.status.setText)
+        self.job.finished.connect(self._finished)
+        self.status.setText("Working…")
+        self.job.start()
+
+    def _finished(self, job: TryItJob) -> None:
+        if job.error:
+            self.status.setText(job.error)
+        elif job.method is None:
+            self.status.setText("Label a few images in the project first: then Try it shows predictions.")
+        else:
+            self.status.setText(f"{len(self.results)} image{'s' if len(self.results) != 1 else ''} tried")
+
+    # ------------------------------------------------------------------ output
+    def _add_item(self, r: TryItResult) -> None:
+        self.results.append(r)
+        s = self.session
+        lines = [r.path.name]
+        color = QColor("#9ca3af")
+        if r.error:
+            lines.append(f"Could not read: {r.error}")
+        elif r.top:
+            best_cid, best_p = r.top[0]
+            best = s.class_by_id(best_cid)
+            unknown = best_p < s.threshold
+            name = best.name if best else "?"
+            lines.append(f"Unknown (best guess {name}, {best_p:.0%})" if unknown else f"{name}  {best_p:.0%}")
+            others = [f"{(s.class_by_id(c).name if s.class_by_id(c) else '?')} {p:.0%}" for c, p in r.top[1:3]]
+            if others:
+                lines.append("then " + ", ".join(others))
+            if best and not unknown:
+                color = QColor(best.color)
+        if r.backbone_sees:
+            lines.append("backbone sees: " + ", ".join(f"{n} {p:.0%}" for n, p in r.backbone_sees[:2]))
+        it = QListWidgetItem("\n".join(lines))
+        it.setIcon(QIcon(self._thumb(r.thumb, color)))
+        it.setToolTip(str(r.path))
+        self.list.addItem(it)
+
+    def _thumb(self, img, ring: QColor) -> QPixmap:
+        pm = QPixmap(72, 72)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setBrush(ring)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawRoundedRect(0, 0, 72, 72, 8, 8)
+        if img is not None and not img.isNull():  # decoded by the job, never here
+            p.drawImage((72 - img.width()) // 2, (72 - img.height()) // 2, img)
+        p.end()
+        return pm

@@ -1,0 +1,415 @@
+"""Background jobs: everything that touches the disk or runs the backbone.
+
+Each job is a QObject living on the UI thread whose ``run()`` executes on a
+QThreadPool thread and talks back only through signals (queued onto the UI
+thread), so widgets are never touched off the UI thread.  Jobs check
+``cancelled`` between small batches; cancelling keeps what already finished
+(imported images stay imported).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from core.errors import Cancelled, FewLensError, ImageError
+
+#: Files per chunk handed back to the UI: small enough that tiles and predictions
+#: appear while a big folder is still importing, big enough to batch the backbone.
+CHUNK = 64
+
+# Names a file manager leaves in photo folders; not worth reporting as "not an image".
+_IGNORED_NAMES = {"thumbs.db", "desktop.ini", "icon\r"}
+
+
+# --------------------------------------------------------------------------- embedders
+_embedders: dict[str, object] = {}
+_embedders_lock = threading.Lock()
+
+
+def get_embedder(backbone: str):
+    """One Embedder per backbone for the whole app (building one exports / loads ONNX)."""
+    with _embedders_lock:
+        emb = _embedders.get(backbone)
+        if emb is None:
+            from core.embedder import Embedder
+
+            emb = _embedders[backbone] = Embedder(backbone)
+        return emb
+
+
+def cached_embedder(backbone: str):
+    """The embedder if it is already built (never blocks to build one)."""
+    return _embedders.get(backbone)
+
+
+# --------------------------------------------------------------------------- job base
+class _Runner(QRunnable):
+    def __init__(self, job: "Job"):
+        super().__init__()
+        self.job = job
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        self.job._execute()
+
+
+class Job(QObject):
+    """A cancellable background task with progress."""
+
+    progress = Signal(int, int)  # done, total
+    status = Signal(str)  # what it is doing now, for the task banner
+    finished = Signal(object)  # the job itself (read .cancelled, .error, .errors)
+
+    title = "Working"
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._cancel = threading.Event()
+        self.cancelled = False
+        self.error: str | None = None
+        self.errors: list[ImageError] = []
+        self.running = False
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def start(self, pool: QThreadPool | None = None) -> None:
+        self.running = True
+        (pool or QThreadPool.globalInstance()).start(_Runner(self))
+
+    def _execute(self) -> None:
+        try:
+            self.run()
+        except Cancelled:
+            self.cancelled = True
+        except FewLensError as e:
+            self.error = str(e)
+        except Exception as e:  # surface, never crash the app from a worker
+            traceback.print_exc()
+            self.error = f"{type(e).__name__}: {e}"
+        if self._cancel.is_set():
+            self.cancelled = True
+        self.running = False
+        self.finished.emit(self)
+
+    def run(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- scanning
+@dataclass
+class ImportPlan:
+    """What a drop or "Add folder" will import."""
+
+    sources: list[Path]
+    use_subfolder_labels: bool = False
+
+    def class_name_of(self, path: Path) -> str | None:
+        """The top-level subfolder name under the dropped folder, when labels were accepted."""
+        if not self.use_subfolder_labels:
+            return None
+        for root in self.sources:
+            try:
+                rel = path.relative_to(root)
+            except ValueError:
+                continue
+            if len(rel.parts) >= 2:
+                return rel.parts[0]
+        return None
+
+
+def subfolder_names(sources: Sequence[Path]) -> list[str]:
+    """Immediate subfolders of dropped folders that hold files (candidate class names)."""
+    names: list[str] = []
+    for src in sources:
+        if not src.is_dir():
+            continue
+        try:
+            with os.scandir(src) as it:
+                for e in sorted(it, key=lambda e: e.name.lower()):
+                    if e.is_dir() and not e.name.startswith(".") and e.name not in names:
+                        names.append(e.name)
+        except OSError:
+            continue
+    return names
+
+
+def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = None) -> tuple[list[Path], list[ImageError]]:
+    """Expand dropped files/folders: image files to import, and the other files as
+    "not an image" reports (hidden files and OS clutter are skipped silently)."""
+    from core.images import is_image_path
+
+    images: list[Path] = []
+    rejects: list[ImageError] = []
+    seen: set[Path] = set()
+
+    def consider(p: Path) -> None:
+        if p in seen:
+            return
+        seen.add(p)
+        if is_image_path(p):
+            images.append(p)
+        else:
+            suffix = p.suffix or "no extension"
+            rejects.append(ImageError(p, f"not an image file ({suffix}); skipped"))
+
+    for src in map(Path, sources):
+        if src.is_dir():
+            for root, dirs, files in os.walk(src):
+                if cancel is not None and cancel():
+                    raise Cancelled("import cancelled")
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith(".") or name.lower() in _IGNORED_NAMES:
+                        continue
+                    consider(Path(root) / name)
+        elif src.is_file():
+            # An explicitly dropped file is tried whatever its name: the loader says if it is not an image.
+            if src not in seen:
+                seen.add(src)
+                images.append(src)
+        else:
+            rejects.append(ImageError(src, "file not found"))
+    return images, rejects
+
+
+# --------------------------------------------------------------------------- embedding jobs
+@dataclass
+class EmbeddedChunk:
+    paths: list[Path]
+    hashes: list[str]
+    vecs: np.ndarray  # (len(paths), D)
+    class_names: list[str | None] = field(default_factory=list)
+
+
+class _EmbeddingJob(Job):
+    chunk = Signal(object)  # EmbeddedChunk
+    device = Signal(str)  # the embedder's device label, once it is loaded
+
+    def __init__(self, backbone: str, cache, parent: QObject | None = None):
+        super().__init__(parent)
+        self.backbone = backbone
+        self.cache = cache  # EmbeddingCache-compatible (the project's)
+
+    def _embedder(self):
+        if cached_embedder(self.backbone) is None:
+            self.status.emit("Loading the recognition model…")
+        emb = get_embedder(self.backbone)
+        self.device.emit(getattr(emb, "device_label", ""))
+        return emb
+
+    def _embed(self, files: list[Path], done_before: int, total: int, label_of=None) -> int:
+        """Embed ``files`` in chunks (cache first), emitting each chunk; returns files done."""
+        from core.pipeline import embed_files
+
+        embedder = self._embedder()
+        done = 0
+        for start in range(0, len(files), CHUNK):
+            if self.is_cancelled():
+                raise Cancelled("cancelled")
+            part = files[start : start + CHUNK]
+            base = done_before + done
+
+            def progress(d: int, _t: int, base=base) -> None:
+                self.progress.emit(base + d, total)
+
+            res = embed_files(part, embedder, cache=self.cache, progress=progress, cancel=self.is_cancelled)
+            self.errors.extend(res.errors)
+            ok = [p for p in part if p in res.embeddings]
+            if ok:
+                self.chunk.emit(
+                    EmbeddedChunk(
+                        ok,
+                        [res.hashes[p] for p in ok],
+                        np.stack([res.embeddings[p] for p in ok]).astype(np.float32),
+                        [label_of(p) for p in ok] if label_of else [None] * len(ok),
+                    )
+                )
+            done += len(part)
+            self.progress.emit(done_before + done, total)
+        return done
+
+
+class ImportJob(_EmbeddingJob):
+    """Scan dropped files/folders, embed the images, hand them back chunk by chunk."""
+
+    title = "Importing"
+
+    def __init__(self, plan: ImportPlan, backbone: str, cache, parent: QObject | None = None):
+        super().__init__(backbone, cache, parent)
+        self.plan = plan
+        self.total = 0
+
+    def run(self) -> None:
+        self.status.emit("Looking for images…")
+        files, rejects = scan_sources(self.plan.sources, self.is_cancelled)
+        self.errors.extend(rejects)
+        self.total = len(files)
+        self.progress.emit(0, self.total)
+        if not files:
+            return
+        self.status.emit(f"Importing {len(files):,} images…")
+        self._embed(files, 0, len(files), self.plan.class_name_of)
+
+
+class EmbedMissingJob(_EmbeddingJob):
+    """Embeddings for images already in the project: cached vectors first, then the rest."""
+
+    title = "Embedding"
+
+    def __init__(self, items: list[tuple[Path, str]], backbone: str, cache, parent: QObject | None = None):
+        super().__init__(backbone, cache, parent)
+        self.items = items
+
+    def run(self) -> None:
+        total = len(self.items)
+        self.status.emit("Loading embeddings…")
+        misses: list[Path] = []
+        done = 0
+        for start in range(0, total, 2000):
+            if self.is_cancelled():
+                raise Cancelled("cancelled")
+            part = self.items[start : start + 2000]
+            found = self.cache.get_many([h for _, h in part], self.backbone) if self.cache is not None else {}
+            hits = [(p, h) for p, h in part if h in found]
+            misses += [p for p, h in part if h not in found]
+            if hits:
+                self.chunk.emit(
+                    EmbeddedChunk([p for p, _ in hits], [h for _, h in hits], np.stack([found[h] for _, h in hits]))
+                )
+                done += len(hits)
+                self.progress.emit(done, total)
+        if misses:
+            self.status.emit(f"Embedding {len(misses):,} images…")
+            self._embed(misses, done, total)
+
+
+class LocateJob(Job):
+    """Relink missing files under a folder by content hash."""
+
+    title = "Locating missing files"
+    relinked = Signal(int)
+
+    def __init__(self, session, folder: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.folder = folder
+        self.count = 0
+
+    def run(self) -> None:
+        self.status.emit(f"Looking in {self.folder}…")
+        self.count = self.session.relocate(self.folder, progress=lambda d, t: self.progress.emit(d, t))
+
+
+# --------------------------------------------------------------------------- try it
+@dataclass
+class TryItResult:
+    path: Path
+    top: list[tuple[int, float]]  # (class id, probability), best first
+    backbone_sees: list[tuple[str, float]]
+    error: str | None = None
+    thumb: object = None  # QImage, decoded on the worker
+
+
+class TryItJob(Job):
+    """Predict images that are not added to the project."""
+
+    title = "Trying images"
+    result = Signal(object)  # TryItResult, one per image as it is done
+
+    def __init__(self, files: list[Path], backbone: str, fit: Callable[[], object], parent: QObject | None = None):
+        super().__init__(parent)
+        self.files = files
+        self.backbone = backbone
+        self._fit = fit  # -> a fitted FewShotMethod on a snapshot of the project, or None
+        self.method = None
+
+    def run(self) -> None:
+        from core.images import load_image
+
+        from .thumbnails import pil_to_qimage
+
+        self.status.emit("Loading the recognition model…")
+        embedder = get_embedder(self.backbone)
+        self.method = self._fit()
+        self.status.emit(f"Recognising {len(self.files)} image{'s' if len(self.files) != 1 else ''}…")
+        for k, path in enumerate(self.files):
+            if self.is_cancelled():
+                raise Cancelled("cancelled")
+            try:
+                img = load_image(path)
+            except ImageError as e:
+                self.result.emit(TryItResult(path, [], [], e.reason))
+                continue
+            vec = embedder.embed_images([img])
+            top: list[tuple[int, float]] = []
+            if self.method is not None:
+                probs = self.method.predict_proba(vec)[0]
+                order = np.argsort(-probs)[:5]
+                top = [(int(self.method.classes_[i]), float(probs[i])) for i in order]
+            sees = embedder.classify([img], k=3)[0] if hasattr(embedder, "classify") else []
+            small = img.copy()
+            small.thumbnail((64, 64))
+            self.result.emit(TryItResult(path, top, list(sees), thumb=pil_to_qimage(small)))
+            self.progress.emit(k + 1, len(self.files))
+
+
+# --------------------------------------------------------------------------- detail view
+@dataclass
+class DetailResult:
+    image_id: int
+    image: object  # QImage or None
+    size: tuple[int, int] | None
+    backbone_sees: list[tuple[str, float]]
+    error: str | None = None
+
+
+class DetailJob(Job):
+    """Decode the selected image for the detail view and ask the backbone's own head."""
+
+    title = "Loading image"
+    loaded = Signal(object)  # DetailResult
+
+    def __init__(self, image_id: int, path: Path, backbone: str, max_side: int = 1024, parent: QObject | None = None):
+        super().__init__(parent)
+        self.image_id = image_id
+        self.path = path
+        self.backbone = backbone
+        self.max_side = max_side
+
+    def run(self) -> None:
+        from core.images import load_image
+
+        from .thumbnails import pil_to_qimage
+
+        try:
+            img = load_image(self.path, min_side=self.max_side)
+        except ImageError as e:
+            self.loaded.emit(DetailResult(self.image_id, None, None, [], e.reason))
+            return
+        size = img.size
+        view = img.copy()
+        view.thumbnail((self.max_side, self.max_side))
+        qimg = pil_to_qimage(view)
+        self.loaded.emit(DetailResult(self.image_id, qimg, size, []))
+        if self.is_cancelled():
+            return
+        # "What the backbone sees": only when the model is already loaded (never stall on it).
+        embedder = cached_embedder(self.backbone)
+        if embedder is not None and hasattr(embedder, "classify"):
+            try:
+                sees = embedder.classify([img], k=3)[0]
+            except Exception:
+                sees = []
+            self.loaded.emit(DetailResult(self.image_id, qimg, size, list(sees)))

@@ -1,0 +1,22 @@
+"""``fewlens gui [PROJECT]``: the desktop app (PySide6 is imported only here, lazily)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "gui",
+        help="open the desktop app",
+        description="Open PROJECT (a .fewlens file), else the most recent project, "
+        "else the bundled sample project.",
+    )
+    p.add_argument("project", nargs="?", help="project file to open")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from app.main import run
+
+    return run(args.project, argv=["fewlens"])
