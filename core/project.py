@@ -521,6 +521,15 @@ class Project:
                 f"was saved by a newer FewLens ({made_by}, project format {version}); "
                 f"this FewLens {__version__} reads format {SCHEMA_VERSION} and older — please update",
             )
+        if version < SCHEMA_VERSION:
+            # Keep the original: an older FewLens can still open it, and a failed upgrade loses nothing.
+            backup = self.path.with_name(f"{self.path.name}.format{version}.bak")
+            if not backup.exists():
+                out = sqlite3.connect(backup)
+                try:
+                    con.backup(out)
+                finally:
+                    out.close()
         while version < SCHEMA_VERSION:
             step = MIGRATIONS.get(version)
             if step is None:
@@ -967,19 +976,20 @@ class Project:
     def apply_labels(self, labels: Mapping[int, int | None]) -> dict[int, int | None]:
         """Set each image's label individually (undo/redo of ``set_labels``).  Labels pointing
         at a class that no longer exists become ``None``.  Returns the previous labels."""
+        wanted = {int(i): c for i, c in labels.items()}
+        ids = list(wanted)
         prev: dict[int, int | None] = {}
         with self._write() as con:
             class_ids = {r[0] for r in con.execute("SELECT id FROM classes")}
-            for img_id, cid in labels.items():
-                row = con.execute("SELECT class_id FROM images WHERE id = ?", (int(img_id),)).fetchone()
-                if row is None:
-                    continue
-                prev[int(img_id)] = row[0]
-                con.execute(
-                    "UPDATE images SET class_id = ? WHERE id = ?",
-                    (cid if cid in class_ids else None, int(img_id)),
-                )
-        return prev
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                q = f"SELECT id, class_id FROM images WHERE id IN ({','.join('?' * len(chunk))})"
+                prev.update(con.execute(q, chunk).fetchall())
+            con.executemany(
+                "UPDATE images SET class_id = ? WHERE id = ?",
+                [(c if c in class_ids else None, i) for i, c in wanted.items() if i in prev],
+            )
+        return {i: prev[i] for i in ids if i in prev}
 
     def labels(self) -> dict[int, int]:
         """``{image_id: class_id}`` for every labeled image."""

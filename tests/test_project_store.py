@@ -383,3 +383,26 @@ def test_reads_from_ui_thread_while_worker_writes(photos):
         t.join()
         assert not errors and seen > 0
         assert len(p.embedding_cache.get_many([f"h{i}" for i in range(60)], "bk")) == 60
+
+
+def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
+    """A file from the previous format is upgraded in place by the registered step."""
+    import core.project as cp
+
+    path = tmp_path / "old.fewlens"
+    with Project.create(path) as p:
+        p.add_class("Keep me")
+
+    def add_notes(con):
+        con.execute("ALTER TABLE classes ADD COLUMN notes TEXT DEFAULT ''")
+
+    monkeypatch.setattr(cp, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(cp.MIGRATIONS, SCHEMA_VERSION, add_notes)
+    with Project.open(path) as p:
+        assert p.meta()["schema_version"] == str(SCHEMA_VERSION + 1)
+        assert [c.name for c in p.classes()] == ["Keep me"]
+        cols = [r[1] for r in p._conn().execute("PRAGMA table_info(classes)")]
+        assert "notes" in cols
+    monkeypatch.setattr(cp, "SCHEMA_VERSION", SCHEMA_VERSION + 2)  # no step registered: clear error
+    with pytest.raises(ProjectError, match="no upgrade path"):
+        Project.open(path)
