@@ -403,6 +403,10 @@ def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
         assert [c.name for c in p.classes()] == ["Keep me"]
         cols = [r[1] for r in p._conn().execute("PRAGMA table_info(classes)")]
         assert "notes" in cols
+    bak = sqlite3.connect(tmp_path / f"old.fewlens.format{SCHEMA_VERSION}.bak")  # the original, kept
+    assert bak.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert bak.execute("SELECT name FROM classes").fetchall() == [("Keep me",)]
+    bak.close()
     monkeypatch.setattr(cp, "SCHEMA_VERSION", SCHEMA_VERSION + 2)  # no step registered: clear error
     with pytest.raises(ProjectError, match="no upgrade path"):
         Project.open(path)
