@@ -56,10 +56,13 @@ can read while a worker writes (WAL readers never block on the writer).  Writes 
 process are serialized by one lock; other processes wait up to ``BUSY_TIMEOUT_MS``.  All
 connections are closed by ``close()`` — do not use the project from any thread after that.
 
-Durability: WAL with ``synchronous=FULL``.  WAL alone already makes every committed
-transaction survive a process crash or ``kill -9``; FULL additionally fsyncs the WAL at each
-commit, so a power loss or OS crash cannot roll back actions the user already saw happen.  The
-cost (one fsync per human action, or per embedding batch) is invisible at human speed.
+Durability: WAL with ``synchronous=NORMAL``.  In WAL mode a commit is complete once its
+frames are written to the WAL file, so every committed action survives a process crash or
+``kill -9`` (proved by tests/test_project_killsafety.py); on an OS crash or power loss the
+file stays consistent and at worst the last moments of work since the previous checkpoint
+roll back.  FULL would fsync at every commit: measured here at 5 ms median / 12 ms p90 per
+label action (0.02 ms with NORMAL), paid on the UI thread for every click, which would eat
+most of the 50 ms live-update budget on a slow laptop disk.  ``close()`` checkpoints.
 """
 
 from __future__ import annotations
@@ -465,7 +468,7 @@ class Project:
             mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise ProjectError(p, f"cannot enable write-ahead logging (journal mode {mode})")
-            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA synchronous=NORMAL")  # see "Durability" in the module docstring
         except sqlite3.DatabaseError as e:
             raise self._translate(e) from None
         return con
