@@ -158,10 +158,12 @@ def embed_files(
         if cancel is not None and cancel():
             raise Cancelled("cancelled")
 
-    # Bounded look-ahead on both stages: decoding runs ahead of the embedder, and reading runs
-    # ahead of decoding, without holding a whole folder of images (or file bytes) in memory.
+    # Bounded look-ahead on both stages: reading runs ahead of decoding and decoding ahead of
+    # the embedder, but a pending decode holds a file's bytes (~4 MB for a phone photo), so the
+    # windows scale with the threads, not with the batch (256 on a GPU): decoded inputs
+    # accumulate in the batch instead.
     read_window = 2 * workers + 2
-    decode_window = max(batch_size, 2 * workers)
+    decode_window = 4 * workers + 2
     todo = iter(paths)
     reading: deque[Future] = deque()
     decoding: deque[Future] = deque()
