@@ -1,0 +1,125 @@
+"""Render the main window to PNGs for the docs: ``python -m app.screenshots docs``.
+
+Builds the sample project in a temporary data folder (the user's own projects
+and caches are untouched apart from the shared embedding/ONNX cache), waits
+for real embeddings, predictions and thumbnails, then grabs:
+
+- ``main_window.png``: the sample project with live predictions;
+- ``detail_view.png``: an image selected in "Needs review", with its top-5;
+- ``import_progress.png``: a second folder importing, with progress and Cancel.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WIDTH, HEIGHT = 1440, 900
+
+
+def _wait(app, cond, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not settle in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _settled(window) -> bool:
+    s = window.session
+    t = window.thumbs
+    return (not window.jobs and s.pending_embeddings == 0 and s.predictions_current
+            and not t._queue and t._active == 0)
+
+
+def _pause(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="fewlens-shots-"))
+    os.environ["FEWLENS_DATA_DIR"] = str(tmp / "data")
+    os.environ.setdefault("FEWLENS_CONFIG_DIR", str(tmp / "config"))
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["fewlens"])
+    from core.project import Project
+
+    from . import workers
+    from .gallery import GalleryFilter
+    from .main_window import MainWindow
+    from .sample_project import build_sample_project, sample_images_dir
+    from .session import ProjectSession
+    from .theme import apply_theme
+
+    apply_theme(app)
+
+    # 1. the sample project, live predictions, an unlabeled image selected
+    sample = build_sample_project(tmp / "Sample - clothing.fewlens")
+    window = MainWindow(ProjectSession(Project.open(sample)))
+    window.resize(WIDTH, HEIGHT)
+    window.show()
+    _wait(app, lambda: _settled(window))
+    s = window.session
+    unlabeled = [int(s.ids[r]) for r in range(len(s)) if s.labels[r] < 0]
+    window.gallery.select_ids([unlabeled[3]], current=unlabeled[3])
+    _pause(app, 0.3)
+    _wait(app, lambda: _settled(window))
+    window.grab().save(str(out / "main_window.png"))
+
+    # 2. "Needs review": least confident first, the first one in the detail view
+    window.set_filter(GalleryFilter("review"))
+    window.gallery.setCurrentIndex(window.model.index(0))
+    _pause(app, 0.5)
+    _wait(app, lambda: _settled(window))
+    window.grab().save(str(out / "detail_view.png"))
+    window.close()
+
+    # 3. importing: half of each class already in (labeled by folder name), the other half arriving
+    workers.CHUNK = 8  # tiles appear in small steps, as they do on big folders
+    staging = tmp / "photos"
+    for d in sorted(p for p in sample_images_dir().iterdir() if p.is_dir()):
+        files = sorted(d.glob("*.jpg"))
+        for part, chunk in (("labeled", files[: len(files) // 2]), ("new", files[len(files) // 2 :])):
+            (staging / part / d.name).mkdir(parents=True, exist_ok=True)
+            for f in chunk:
+                (staging / part / d.name / f.name).symlink_to(f)
+    project = tmp / "Import demo.fewlens"
+    Project.create(project).close()
+    window = MainWindow(ProjectSession(Project.open(project)))
+    window.resize(WIDTH, HEIGHT)
+    window.show()
+    window.ask_use_subfolders = lambda names: True
+    window.import_paths([staging / "labeled"])
+    _wait(app, lambda: _settled(window))
+    window.ask_use_subfolders = lambda names: False
+    job = window.import_paths([staging / "new"])
+    grabbed = []
+
+    def on_progress(done: int, total: int) -> None:
+        if not grabbed and total and done >= total * 0.45:
+            grabbed.append(True)
+            _pause(app, 0.3)  # thumbnails of the tiles just added
+            window.grab().save(str(out / "import_progress.png"))
+
+    job.progress.connect(on_progress)
+    _wait(app, lambda: not window.jobs)
+    window.close()
+    for name in ("main_window.png", "detail_view.png", "import_progress.png"):
+        print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
