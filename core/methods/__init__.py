@@ -9,6 +9,12 @@ from .base import FewShotMethod, Predictions
 # name -> "module:Class"; modules are imported on first use so the CPU path stays torch-free
 METHODS: dict[str, str] = {
     "protonet": "core.methods.protonet:PrototypicalNetwork",
+    "siamese": "core.methods.siamese:SiameseMethod",
+    "relation": "core.methods.relation:RelationMethod",
+    "maml": "core.methods.maml:MAMLMethod",
+    "linear_probe": "core.methods.transfer:LinearProbe",
+    "finetune": "core.methods.transfer:FineTune",
+    "softkmeans": "core.methods.transductive:SoftKMeansProtoNet",
 }
 
 DEFAULT_METHOD = "protonet"

@@ -1,0 +1,71 @@
+"""``fewlens omniglot-lake``: Lake et al.'s 20 runs of 20-way within-alphabet one-shot classification.
+
+Prints the error over the 400 queries and per run.  ``--backbone`` names bundled meta-trained
+Conv-4 models (``omniglot_conv4_<method>``) or checkpoint files; several, comma-separated, form an
+ensemble.  ``--method`` is a meta-trained learner's own head when it matches the checkpoint's
+method, otherwise any ``core.methods`` method run on the Conv-4 embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("omniglot-lake", help="Lake's Omniglot one-shot benchmark (20 runs, 400 queries)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", required=True, metavar="PATH", help="all_runs.zip or its folder")
+    p.add_argument("--backbone", default=None,
+                   help="bundled id or checkpoint path; comma-separated for an ensemble "
+                        "(default: the bundled model of --method, else the ProtoNet one)")
+    p.add_argument("--method", default="protonet")
+    p.add_argument("--no-tta", action="store_true", help="no test-time augmentation (shifted copies)")
+    p.add_argument("--episodes", type=int, default=0, metavar="E",
+                   help="also score E episodes of 5-way and 20-way 1-shot drawn from the all_runs images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def build_scorers(backbone: str | None, method: str, tta: bool):
+    from ..meta.checkpoints import bundled_checkpoints, load_learner, resolve_checkpoint
+    from ..meta.lake import LearnerScorer
+
+    if backbone is None:
+        bundled = bundled_checkpoints()
+        backbone = f"omniglot_conv4_{method}" if f"omniglot_conv4_{method}" in bundled else "omniglot_conv4_protonet"
+    scorers, sizes = [], set()
+    for name in [b for b in backbone.split(",") if b]:
+        learner, cfg = load_learner(resolve_checkpoint(name))
+        native = cfg.get("method") == method
+        scorers.append(LearnerScorer(learner, None if native else method, tta=tta))
+        sizes.add(int(cfg.get("input_size", 28)))
+    if len(sizes) != 1:
+        from ..errors import FewLensError
+
+        raise FewLensError(f"ensemble members use different input sizes {sorted(sizes)}; pick one size")
+    return scorers, sizes.pop(), backbone
+
+
+def run(args) -> int:
+    from ..meta.lake import load_runs, runs_as_dataset, score_episodes, score_runs
+
+    scorers, size, backbone = build_scorers(args.backbone, args.method, not args.no_tta)
+    runs = load_runs(args.runs, store_size=size * 2)
+    res = {"backbone": backbone, "method": args.method, "tta": not args.no_tta, **score_runs(runs, scorers, size)}
+    if args.episodes:
+        ds = runs_as_dataset(runs, size)
+        res["episodes"] = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20)]
+    if args.json:
+        json.dump(res, sys.stdout, indent=2)
+        print()
+    else:
+        for r in res["runs"]:
+            print(f"{r['run']}: {r['errors']}/{r['queries']} wrong ({r['error_pct']:.1f} %)")
+        print(f"Lake one-shot error: {res['error_pct']:.2f} % ({res['errors']}/{res['queries']}) "
+              f"[{args.method} on {backbone}{', TTA' if res['tta'] else ''}]")
+        for e in res.get("episodes", []):
+            print(f"{e['ways']}-way 1-shot episodes: {100 * e['accuracy']:.2f} +- {100 * e['ci95']:.2f} %")
+    return 0

@@ -1,0 +1,174 @@
+"""Meta-training checkpoints: save / load / validate, slim exports, bundled Omniglot backbones.
+
+A checkpoint is a ``torch.save`` dict read back with ``weights_only=True`` (no code runs on load):
+
+    format "fewlens-meta", version, config (plain dict: learner + training settings),
+    model (state_dict), best_model (state_dict of the best validation score, optional),
+    optimizer / scheduler states, episode (optimizer steps done), rng (torch + numpy states),
+    history (list of progress dicts), best ({"episode", "val_acc"}).
+
+A *slim* checkpoint (what ships in ``assets/models/omniglot/``) keeps config + model only.
+Anything else that is not such a file raises :class:`core.errors.ModelFileError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+from ..errors import ModelFileError
+from ..paths import assets_dir
+
+FORMAT = "fewlens-meta"
+VERSION = 1
+OMNIGLOT_DIR = "models/omniglot"
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "checkpoint not found")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError) as e:
+        raise ModelFileError(path, f"not a readable FewLens checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from e
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise ModelFileError(path, "not a FewLens meta-learning checkpoint (missing its format tag)")
+    if int(ck.get("version", 0)) > VERSION:
+        raise ModelFileError(path, f"checkpoint version {ck.get('version')} is newer than this FewLens reads ({VERSION})")
+    for key in ("config", "model"):
+        if key not in ck:
+            raise ModelFileError(path, f"checkpoint has no {key!r} entry")
+    return ck
+
+
+def load_learner(path: str | os.PathLike, best: bool = True):
+    """Rebuild the episodic learner stored in a checkpoint, in eval mode. Returns (learner, config)."""
+    from .learners import build_learner
+
+    ck = load_checkpoint(path)
+    cfg = dict(ck["config"])
+    learner = build_learner(cfg)
+    state = ck.get("best_model") if best and ck.get("best_model") else ck["model"]
+    try:
+        learner.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelFileError(path, f"weights do not fit the {cfg.get('method')} / {cfg.get('backbone')} model ({str(e).splitlines()[0][:120]})") from e
+    learner.eval()
+    return learner, cfg
+
+
+def export_slim(src: str | os.PathLike, dest: str | os.PathLike, best: bool = True, note: dict | None = None) -> Path:
+    """Keep config + (best) weights only: the small file that ships in assets/."""
+    ck = load_checkpoint(src)
+    model = ck.get("best_model") if best and ck.get("best_model") else ck["model"]
+    cfg = dict(ck["config"])
+    meta = {"trained_episodes": int(ck.get("episode", 0)), "best": ck.get("best") or {}}
+    if note:
+        meta.update(note)
+    cfg["export"] = json.dumps(meta)
+    return save_checkpoint({"config": cfg, "model": model}, dest)
+
+
+def bundled_checkpoints() -> dict[str, Path]:
+    """Shipped meta-trained Omniglot models: id (file stem) -> path."""
+    d = assets_dir() / OMNIGLOT_DIR
+    return {p.stem: p for p in sorted(d.glob("*.pt"))} if d.is_dir() else {}
+
+
+def resolve_checkpoint(name_or_path: str) -> Path:
+    """A bundled id (``omniglot_conv4_protonet``) or a path to a checkpoint file."""
+    bundled = bundled_checkpoints()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    p = Path(name_or_path)
+    if p.suffix == ".pt" or p.exists():
+        return p
+    raise ModelFileError(name_or_path, f"no such checkpoint or bundled model (bundled: {', '.join(bundled) or 'none'})")
+
+
+def _weights_hash(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def bundled_backbone_specs() -> list:
+    """The shipped Conv-4 Omniglot models as backbones for ``core.backbones`` (called lazily).
+
+    They take the app's standard input (RGB in [0, 1], mean 0 / std 1, resized to the training
+    size) and turn it into the ink map they were trained on (see ``InkConv4``).
+    """
+    try:
+        from ..backbones import BackboneSpec
+    except ImportError:
+        return []
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(BackboneSpec)} if dataclasses.is_dataclass(BackboneSpec) else set()
+    specs = []
+    for sid, path in bundled_checkpoints().items():
+        try:
+            cfg = load_checkpoint(path)["config"]
+        except ModelFileError:
+            continue
+        size = int(cfg.get("input_size", 28))
+        hidden = int(cfg.get("hidden", 64))
+        s = size
+        for _ in range(4):
+            s //= 2
+        kw = dict(
+            id=sid,
+            title=f"Conv-4 meta-trained on Omniglot ({cfg.get('method')}, {size} px)",
+            input_size=size,
+            resize_size=size,
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            embed_dim=hidden * max(s, 1) ** 2,
+            license="MIT (weights trained by FewLens on Omniglot background sets, MIT, github.com/brendenlake/omniglot)",
+            source=str(path),
+            labels=None,
+        )
+        builder = _conv4_builder(path)
+        if "build_fn" in fields:
+            kw["build_fn"] = builder
+        if "weights_path" in fields:
+            kw["weights_path"] = path
+        kw = {k: v for k, v in kw.items() if not fields or k in fields}
+        try:
+            spec = BackboneSpec(**kw)
+        except TypeError:
+            continue
+        if "build_fn" not in fields:
+            # specs without a builder field: attach our own build_torch / weights_id
+            object.__setattr__(spec, "build_torch", builder) if dataclasses.is_dataclass(spec) else None
+            object.__setattr__(spec, "weights_id", lambda p=path: _weights_hash(p))
+        specs.append(spec)
+    return specs
+
+
+def _conv4_builder(path: Path):
+    def build():
+        from .conv4 import InkConv4
+
+        learner, _ = load_learner(path)
+        return InkConv4(learner.backbone).eval()
+
+    return build
