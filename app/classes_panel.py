@@ -90,6 +90,7 @@ class ClassesPanel(QFrame):
         self.setProperty("side", "left")
         self.session: ProjectSession | None = None
         self._updating = False
+        self.active_class: int | None = None  # the class the gallery is filtered to, highlighted
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(14, 16, 14, 14)
@@ -140,7 +141,6 @@ class ClassesPanel(QFrame):
         s = self.session
         classes = s.classes if s else []
         counts = s.class_counts() if s else {}
-        current = self.current_class_id()
         self._updating = True
         try:
             if self.list.count() != len(classes):
@@ -159,12 +159,22 @@ class ClassesPanel(QFrame):
                 it.setData(KeyRole, str(k + 1) if k < 9 else "")
                 it.setData(CountsRole, counts.get(c.id, (0, 0)))
                 it.setToolTip(f"{c.name}: press {k + 1} to label the selected images" if k < 9 else c.name)
-                if c.id == current:
-                    it.setSelected(True)
+                it.setSelected(c.id == self.active_class)
         finally:
             self._updating = False
         self.empty.setVisible(not classes)
         self.list.setVisible(bool(classes))
+
+    def set_active_class(self, class_id: int | None) -> None:
+        """Highlight the class the gallery shows (None: no class filter)."""
+        self.active_class = class_id
+        self._updating = True
+        try:
+            for k in range(self.list.count()):
+                it = self.list.item(k)
+                it.setSelected(it.data(ClassIdRole) == class_id)
+        finally:
+            self._updating = False
 
     def current_class_id(self) -> int | None:
         it = self.list.currentItem()

@@ -139,6 +139,7 @@ class DetailView(QFrame):
         lay.addWidget(self.bars)
         lay.addWidget(self.sees)
         lay.addLayout(buttons)
+        lay.addStretch(0)
         self.setMinimumWidth(300)
         self._refresh_text()
 
@@ -182,9 +183,11 @@ class DetailView(QFrame):
             self.title.setText("No image selected")
             self.subtitle.setText("Click an image to see what FewLens thinks it is.")
             self.preview.set_image(None, "")
-            for w in (self.status, self.pred_heading, self.bars, self.sees, self.accept_button, self.locate_button):
+            for w in (self.preview, self.status, self.pred_heading, self.bars, self.sees, self.accept_button,
+                      self.locate_button):
                 w.hide()
             return
+        self.preview.show()
         info = s.image_row(row)
         fm = QFontMetrics(self.title.font())
         self.title.setText(fm.elidedText(info.path.name, Qt.TextElideMode.ElideMiddle, max(120, self.width() - 40)))

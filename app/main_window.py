@@ -589,6 +589,7 @@ class MainWindow(QMainWindow):
         self.model.set_filter(f)
         c = self.session.class_by_id(f.class_id) if f.kind == "class" else None
         self.filter_bar.show_filter(f, c.name if c else None)
+        self.classes_panel.set_active_class(c.id if c else None)
         if self.model.rowCount() and not self.gallery.selected_ids():
             self.gallery.setCurrentIndex(self.model.index(0))
 

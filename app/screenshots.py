@@ -43,6 +43,25 @@ def _pause(app, seconds: float) -> None:
         time.sleep(0.01)
 
 
+class _Slow:
+    """Embedder proxy that takes its time (screenshot of an import in progress)."""
+
+    def __init__(self, inner, delay: float = 0.35):
+        self._inner = inner
+        self._delay = delay
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def embed_batch(self, x):
+        time.sleep(self._delay)
+        return self._inner.embed_batch(x)
+
+    def embed_images(self, images):
+        time.sleep(self._delay)
+        return self._inner.embed_images(images)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "docs")
@@ -104,11 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     window.import_paths([staging / "labeled"])
     _wait(app, lambda: _settled(window))
     window.ask_use_subfolders = lambda names: False
+    window.set_filter(GalleryFilter("unlabeled"))
+    # Slow the backbone down for this shot only, so the grab lands mid-import.
+    real_get = workers.get_embedder
+
+    def slow_embedder(backbone: str):
+        return _Slow(real_get(backbone))
+
+    workers.get_embedder = slow_embedder
     job = window.import_paths([staging / "new"])
     grabbed = []
 
     def on_progress(done: int, total: int) -> None:
-        if not grabbed and total and done >= total * 0.45:
+        if not grabbed and total and done >= total * 0.4:
             grabbed.append(True)
             _pause(app, 0.3)  # thumbnails of the tiles just added
             window.grab().save(str(out / "import_progress.png"))

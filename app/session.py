@@ -28,7 +28,7 @@ from core.project import ClassInfo, DeletedClass, Project, RemovedImage
 from .live_model import UNLABELED, EmbeddingMatrix, PredictionState
 from .predictor import LivePredictor
 
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.2
 
 
 def default_backbone() -> str:
@@ -84,6 +84,7 @@ class ProjectSession(QObject):
         self.pred = PredictionState.empty(0)
         self.unknown = np.zeros(0, bool)
         self._row_of: dict[int, int] = {}
+        self._removed_vecs: dict[tuple[str, str], np.ndarray] = {}  # for undoing removals
         self._generation = 0
         # generation at which rows were last added/removed/reordered: older results are misaligned
         self._rows_generation = 0
@@ -235,6 +236,10 @@ class ProjectSession(QObject):
         removed = self.project.remove_images(image_ids)
         rows = self.rows_of([r.id for r in removed])
         if len(rows):
+            # Keep their vectors so an undo brings them back instantly (even ones never cached).
+            for r in rows:
+                if self.emb.have[r]:
+                    self._removed_vecs[(self.backbone, self.hashes[r])] = self.emb.data[r].copy()
             keep = np.ones(len(self.ids), bool)
             keep[rows] = False
             self.ids = self.ids[keep]
@@ -254,7 +259,9 @@ class ProjectSession(QObject):
         """Undo of remove_images: rows come back (embeddings from the project's cache)."""
         self.project.restore_images(removed)
         recs = self.project.images(ids=[r.id for r in removed])
-        cache = self.project.embedding_cache.get_many([r.hash for r in recs], self.backbone)
+        cache = {h: v for (b, h), v in self._removed_vecs.items() if b == self.backbone}
+        cache.update(self.project.embedding_cache.get_many([r.hash for r in recs if r.hash not in cache],
+                                                           self.backbone))
         for rec in recs:
             if rec.id in self._row_of:
                 continue

@@ -107,8 +107,11 @@ class TileDelegate(QStyledItemDelegate):
             if c is None:
                 return
             # solid chip = a label the user gave
-            text = fm.elidedText(c.name, Qt.TextElideMode.ElideRight, int(band.width()) - 34)
-            chip_w = min(band.width(), fm.horizontalAdvance(text) + 34)
+            bold = QFont(font)
+            bold.setBold(True)
+            bfm = QFontMetrics(bold)
+            text = bfm.elidedText(c.name, Qt.TextElideMode.ElideRight, int(band.width()) - 38)
+            chip_w = min(band.width(), bfm.horizontalAdvance(text) + 38)
             chip = QRectF(band.x(), band.y() + 2, chip_w, 24)
             cp = QPainterPath()
             cp.addRoundedRect(chip, 12, 12)
@@ -118,10 +121,8 @@ class TileDelegate(QStyledItemDelegate):
             p.setPen(QPen(fg, 2, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
             x0, y0 = chip.x() + 10, chip.center().y()
             p.drawPolyline([QPointF(x0, y0), QPointF(x0 + 3.5, y0 + 3.5), QPointF(x0 + 10, y0 - 4)])
-            f = QFont(font)
-            f.setBold(True)
-            p.setFont(f)
-            p.drawText(chip.adjusted(25, 0, -8, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+            p.setFont(bold)
+            p.drawText(chip.adjusted(26, 0, -10, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
             return
         if info.predicted != UNLABELED:
             c = session.class_by_id(info.predicted)
@@ -143,7 +144,7 @@ class TileDelegate(QStyledItemDelegate):
                 p.setFont(f)
                 p.drawText(badge, Qt.AlignmentFlag.AlignCenter, "?")
                 p.setFont(font)
-                text = fm.elidedText(f"unknown · {c.name}?", Qt.TextElideMode.ElideRight, int(top.width() - 22 - pct_w))
+                text = fm.elidedText("unknown", Qt.TextElideMode.ElideRight, int(top.width() - 22 - pct_w))
                 p.setPen(QColor(MUTED))
             else:
                 dot = QRectF(top.x() + 2, top.center().y() - 5, 10, 10)
