@@ -1,0 +1,319 @@
+"""Accuracy levers and peers on a folder-per-class photo set, same features and episodes for all.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_accuracy.py                       # every lever, M=0 and M=10
+    .venv/bin/python bench/bench_accuracy.py --rows peers,default --pool 10 --episodes 100
+    .venv/bin/python bench/bench_accuracy.py --timing                                # refit+predict at 10k images
+
+Classes are split once by a seeded permutation: the first 10 choose the levers
+("selection"), the other 7 only confirm ("confirmation"); "all" uses every class.
+Episodes come from core.episodes (seeded per episode, so every row sees the
+same ones).  A method with ``uses_unlabeled`` gets the unlabeled pool plus the
+queries, as `fewlens eval --unlabeled-pool M` and the app give it.  Prints
+markdown tables (also written to --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy_features import dataset_features  # noqa: E402
+
+from core.episodes import FolderDataset, evaluate, sample_episodes  # noqa: E402
+from core.methods import DEFAULT_METHOD, FewShotMethod, get_method  # noqa: E402
+from core.methods.base import l2_normalize, softmax  # noqa: E402
+
+DATASET = "/work/shared/data/clothing17"
+BACKBONE = "mobilenet_v2_imagenet"
+
+
+# --------------------------------------------------------------------------- peers (bench-only)
+class EasyFSLProtoNet(FewShotMethod):
+    """easyfsl's PrototypicalNetworks (Euclidean) on frozen features: an identity backbone."""
+
+    name = "easyfsl-protonet"
+
+    def _fit(self, x, y, unlabeled):
+        import torch
+        from easyfsl.methods import PrototypicalNetworks
+
+        self.model = PrototypicalNetworks(torch.nn.Identity())
+        self.model.process_support_set(torch.from_numpy(x), torch.from_numpy(y))
+
+    def _scores(self, q):
+        import torch
+
+        with torch.no_grad():
+            return softmax(self.model(torch.from_numpy(q)).numpy().astype(np.float64)).astype(np.float32)
+
+
+class SimpleShotCL2N(FewShotMethod):
+    """SimpleShot CL2N: centered on a fixed dataset mean (of L2-normalized features), L2, nearest centroid."""
+
+    name = "simpleshot-cl2n"
+
+    def __init__(self, mean: np.ndarray):
+        super().__init__()
+        self.mean = mean
+
+    def _t(self, x):
+        return l2_normalize(l2_normalize(x) - self.mean)
+
+    def _fit(self, x, y, unlabeled):
+        s = self._t(x)
+        p = np.zeros((len(self.classes_), s.shape[1]), np.float32)
+        np.add.at(p, y, s)
+        self.protos = l2_normalize(p)
+
+    def _scores(self, q):
+        return softmax(10.0 * self._t(q) @ self.protos.T).astype(np.float32)
+
+
+class LogRegL2(FewShotMethod):
+    """Linear probe: scikit-learn logistic regression on L2-normalized features (Create ML style)."""
+
+    name = "logreg-l2"
+
+    def _fit(self, x, y, unlabeled):
+        from sklearn.linear_model import LogisticRegression
+
+        self.single = len(self.classes_) == 1
+        if not self.single:
+            self.clf = LogisticRegression(max_iter=1000).fit(l2_normalize(x), y)
+
+    def _scores(self, q):
+        if self.single:
+            return np.ones((len(q), 1), np.float32)
+        return self.clf.predict_proba(l2_normalize(q)).astype(np.float32)
+
+
+class NearestNeighbor(FewShotMethod):
+    """1-NN by cosine similarity; a class's score is its best support example's similarity."""
+
+    name = "1nn-cosine"
+
+    def _fit(self, x, y, unlabeled):
+        self.s, self.y = l2_normalize(x), y
+
+    def _scores(self, q):
+        sim = l2_normalize(q) @ self.s.T
+        best = np.stack([sim[:, self.y == c].max(1) for c in range(len(self.classes_))], 1)
+        return softmax(10.0 * best).astype(np.float32)
+
+
+class FeatureEnsemble(FewShotMethod):
+    """Any method on features that are a concatenation of per-view blocks, each L2-normalized.
+
+    Used for TTA (crop + flip) and backbone concatenation: the bench hands it the
+    stacked blocks; ``blocks`` says where each one ends.
+    """
+
+    def __init__(self, inner: FewShotMethod, blocks: list[int], average: bool = False):
+        super().__init__()
+        self.inner, self.blocks, self.average = inner, blocks, average
+        self.uses_unlabeled = inner.uses_unlabeled
+        self.name = f"{inner.name}+views"
+
+    def _prep(self, x):
+        if x is None:
+            return None
+        parts = np.split(x, np.cumsum(self.blocks)[:-1], axis=1)
+        if self.average:  # same backbone, several views: mean of the views' embeddings
+            return np.mean(parts, axis=0).astype(np.float32)
+        return np.concatenate([l2_normalize(p) for p in parts], 1).astype(np.float32)
+
+    def _fit(self, x, y, unlabeled):
+        self.inner.process_support_set(self._prep(x), self.classes_[y], unlabeled=self._prep(unlabeled))
+
+    def _scores(self, q):
+        return self.inner.predict_proba(self._prep(q))
+
+
+# --------------------------------------------------------------------------- rows
+@dataclass
+class Row:
+    name: str
+    features: str  # key into the feature table
+    make: Callable[[np.ndarray], FewShotMethod]  # (split features) -> fresh method
+    group: str = "lever"
+
+
+def rows(default_kwargs: dict) -> list[Row]:
+    m = get_method
+    sk = "softkmeans"
+    return [
+        # peers, as a user would pick instead
+        Row("easyfsl PrototypicalNetworks (Euclidean)", "crop", lambda f: EasyFSLProtoNet(), "peers"),
+        Row("cosine ProtoNet, L2-normalized (FewLens `protonet`)", "crop", lambda f: m("protonet"), "peers"),
+        Row("SimpleShot CL2N (dataset mean)", "crop", lambda f: SimpleShotCL2N(l2_normalize(f).mean(0)), "peers"),
+        Row("logistic regression on L2 features (sklearn)", "crop", lambda f: LogRegL2(), "peers"),
+        Row("1-NN cosine", "crop", lambda f: NearestNeighbor(), "peers"),
+        # preprocessing
+        Row("ProtoNet, squash to 224 (no crop)", "squash", lambda f: m("protonet"), "preprocess"),
+        # feature transforms (no refinement)
+        Row("CL2N on support mean", "crop", lambda f: m(sk, beta=1.0, center="support", iterations=0)),
+        Row("CL2N on pool mean", "crop", lambda f: m(sk, beta=1.0, iterations=0)),
+        Row("power 0.5 + CL2N on pool mean", "crop", lambda f: m(sk, beta=0.5, iterations=0)),
+        # transductive / semi-supervised
+        Row("soft k-means, no reject column", "crop", lambda f: m(sk, reject=None)),
+        Row("soft k-means + reject column (softkmeans defaults)", "crop", lambda f: m(sk)),
+        Row("soft k-means, 10 iterations, full weight", "crop", lambda f: m(sk, iterations=10, unlabeled_weight=1.0)),
+        # views / backbones
+        Row("soft k-means, TTA crop+flip (mean embedding)", "crop+flip",
+            lambda f: FeatureEnsemble(m(sk), [f.shape[1] // 2] * 2, average=True)),
+        Row("ProtoNet, TTA crop+flip", "crop+flip", lambda f: FeatureEnsemble(m("protonet"), [f.shape[1] // 2] * 2, average=True)),
+        Row("soft k-means, ImageNet V2 + V1 concatenated", "v2+v1",
+            lambda f: FeatureEnsemble(m(sk), [1280, 1024])),
+        Row("soft k-means, ImageNet V2 + iNat insects concatenated", "v2+insects",
+            lambda f: FeatureEnsemble(m(sk), [1280, 1280])),
+        Row(f"**default: `{DEFAULT_METHOD}`** {default_kwargs or ''}", "crop",
+            lambda f: m(DEFAULT_METHOD, **default_kwargs), "default"),
+    ]
+
+
+def feature_table(dataset: str, needed: set[str]) -> tuple[FolderDataset, dict[str, np.ndarray]]:
+    base_ds, crop = dataset_features(dataset, BACKBONE, "crop")
+    table = {"crop": crop}
+
+    def other(backbone, view):
+        ds, f = dataset_features(dataset, backbone, view)
+        if ds.paths != base_ds.paths:
+            raise SystemExit(f"{dataset}: {backbone}/{view} embedded a different file list")
+        return f
+
+    if "squash" in needed:
+        table["squash"] = other(BACKBONE, "squash")
+    if "crop+flip" in needed:
+        table["crop+flip"] = np.concatenate([crop, other(BACKBONE, "flip")], 1)
+    if "v2+v1" in needed:
+        table["v2+v1"] = np.concatenate([crop, other("mobilenet_v1_imagenet", "crop")], 1)
+    if "v2+insects" in needed:
+        table["v2+insects"] = np.concatenate([crop, other("mobilenet_v2_inat_insects", "crop")], 1)
+    return base_ds, table
+
+
+def splits(ds: FolderDataset, seed: int, n_select: int) -> dict[str, list[str]]:
+    perm = np.random.default_rng(seed).permutation(len(ds.classes))
+    return {"selection": sorted(ds.classes[i] for i in perm[:n_select]),
+            "confirmation": sorted(ds.classes[i] for i in perm[n_select:]),
+            "all": list(ds.classes)}
+
+
+def run_accuracy(args) -> str:
+    chosen = rows(args.default_kwargs)
+    if args.rows != "all":
+        wanted = set(args.rows.split(","))
+        chosen = [r for r in chosen if r.group in wanted or (r.group == "lever" and "levers" in wanted)]
+    ds, table = feature_table(args.dataset, {r.features for r in chosen})
+    parts = splits(ds, args.split_seed, args.select)
+    cols = [(s, k) for s in parts for k in args.shots]
+    out = [f"Classes: selection = {', '.join(parts['selection'])}; confirmation = {', '.join(parts['confirmation'])}.", ""]
+    for pool in args.pool:
+        head = f"#### {args.ways}-way, {args.queries} queries/class, {args.episodes} episodes, unlabeled pool M={pool}"
+        out += [head, "", "| group | method | " + " | ".join(f"{s} {k}-shot" for s, k in cols) + " |",
+                "|---|---|" + "---|" * len(cols)]
+        print(head, file=sys.stderr)
+        episodes = {}
+        for s in parts:
+            sub = ds.subset(parts[s])
+            keep = np.isin(np.asarray(ds.paths, object), np.asarray(sub.paths, object))
+            for k in args.shots:
+                episodes[s, k] = (keep, sample_episodes(sub.labels, args.ways, k, args.queries, args.episodes,
+                                                        seed=args.seed, unlabeled_pool=pool))
+        for row in chosen:
+            cells = []
+            t0 = time.perf_counter()
+            for s, k in cols:
+                keep, eps = episodes[s, k]
+                feats = table[row.features][keep]
+                res = evaluate(feats, eps, lambda: row.make(feats))
+                cell = f"{res.accuracy:.1f} ± {res.ci95:.1f}"
+                if row.group == "default":
+                    cell += f" (ECE {res.ece:.1f})"
+                cells.append(cell)
+            line = f"| {row.group} | {row.name} | " + " | ".join(cells) + " |"
+            print(f"{line}  [{time.perf_counter() - t0:.0f}s]", file=sys.stderr, flush=True)
+            out.append(line)
+        out.append("")
+    return "\n".join(out)
+
+
+def run_timing(args) -> str:
+    """Refit + predict of the default method at N cached images, as the GUI does after a label change."""
+    ds, table = feature_table(args.dataset, set())
+    base = table["crop"]
+    rng = np.random.default_rng(0)
+    n = args.timing_images
+    # a 10k-image project built from the real features plus small noise (same statistics, distinct rows)
+    pool = base[rng.integers(0, len(base), n)] * rng.uniform(0.9, 1.1, (n, base.shape[1])).astype(np.float32)
+    labeled = np.concatenate([np.flatnonzero(ds.labels == c)[:2] for c in range(len(ds.classes))])
+    support, labels = base[labeled], np.asarray(ds.classes)[ds.labels[labeled]]
+    out = [f"#### Refit + predict at {n} cached images ({len(ds.classes)} classes, 2 labels each), median of 20",
+           "", "| method | refit ms | predict ms | total ms |", "|---|---|---|---|"]
+    for name, kw in [("protonet", {}), (DEFAULT_METHOD, args.default_kwargs)]:
+        method = get_method(name, **kw)
+        fit_t, pred_t = [], []
+        for _ in range(22):
+            t0 = time.perf_counter()
+            method.process_support_set(support, labels, unlabeled=pool if method.uses_unlabeled else None)
+            t1 = time.perf_counter()
+            method.predict(pool, threshold=0.5)
+            t2 = time.perf_counter()
+            fit_t.append(t1 - t0)
+            pred_t.append(t2 - t1)
+        f, p = np.median(fit_t[2:]) * 1e3, np.median(pred_t[2:]) * 1e3
+        out.append(f"| `{name}` | {f:.1f} | {p:.1f} | {f + p:.1f} |")
+        print(out[-1], file=sys.stderr)
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default=DATASET)
+    ap.add_argument("--ways", type=int, default=5)
+    ap.add_argument("--shots", type=int, nargs="+", default=[1, 5])
+    ap.add_argument("--queries", type=int, default=15)
+    ap.add_argument("--episodes", type=int, default=600)
+    ap.add_argument("--pool", type=int, nargs="+", default=[0, 10], help="unlabeled pool M per class (several: one table each)")
+    ap.add_argument("--seed", type=int, default=0, help="episode seed")
+    ap.add_argument("--split-seed", type=int, default=0, help="seed of the selection/confirmation class split")
+    ap.add_argument("--select", type=int, default=10, help="number of selection classes")
+    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,preprocess,levers,default")
+    ap.add_argument("--default-kwargs", default="", help="k=v,... passed to the default method (for trying settings)")
+    ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
+    ap.add_argument("--timing-images", type=int, default=10_000)
+    ap.add_argument("--out", type=Path, help="also write the markdown here")
+    args = ap.parse_args(argv)
+    kw = {}
+    for item in filter(None, args.default_kwargs.split(",")):
+        k, v = item.split("=")
+        kw[k] = None if v == "None" else (float(v) if "." in v else int(v)) if v.lstrip("-").replace(".", "").isdigit() else v
+    args.default_kwargs = kw
+
+    t0 = time.time()
+    body = run_timing(args) if args.timing else run_accuracy(args)
+    load = os.getloadavg()
+    meta = (f"Command: `{' '.join(['OMP_NUM_THREADS=' + os.environ.get('OMP_NUM_THREADS', '(unset)'), '.venv/bin/python', 'bench/bench_accuracy.py', *(argv if argv is not None else sys.argv[1:])])}`  \n"
+            f"Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, load average at end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}, "
+            f"backbone {BACKBONE} (ONNX Runtime), run time {time.time() - t0:.0f} s.\n")
+    text = meta + "\n" + body
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
