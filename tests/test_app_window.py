@@ -1,0 +1,160 @@
+"""Main-window features beyond the core loop: keys, class deletion, missing files,
+Try it, the sample project and the `fewlens gui` command."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from app.live_model import UNLABELED  # noqa: E402
+from app.main_window import MainWindow  # noqa: E402
+from app.sample_project import LABELED_PER_CLASS, ensure_sample_project, sample_images_dir  # noqa: E402
+from app.session import ProjectSession  # noqa: E402
+from core.project import Project  # noqa: E402
+
+MINI = Path(__file__).parent / "data" / "clothing_mini"
+
+
+def idle(window: MainWindow) -> bool:
+    s = window.session
+    return not window.jobs and s.pending_embeddings == 0 and s.predictions_current
+
+
+@pytest.fixture
+def labeled_window(qtbot, tmp_path, monkeypatch):
+    """clothing_mini imported with its folder names as labels, then 4 of 6 per class unlabeled."""
+    monkeypatch.setenv("FEWLENS_DATA_DIR", str(tmp_path / "data"))
+    photos = tmp_path / "photos"
+    shutil.copytree(MINI, photos)
+    path = tmp_path / "p.fewlens"
+    Project.create(path).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.ask_use_subfolders = lambda names: True
+    window.import_paths([photos])
+    qtbot.waitUntil(lambda: len(window.session) == 18 and idle(window), timeout=60_000)
+    s = window.session
+    assert sorted(c.name for c in s.classes) == ["Hat", "Pants", "Shoes"] and s.labeled_count == 18
+    keep = {int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[:2]}
+    s.set_labels([int(i) for i in s.ids if int(i) not in keep], None)
+    qtbot.waitUntil(lambda: idle(window), timeout=20_000)
+    window.photos = photos
+    yield window
+    window.close()
+
+
+def test_enter_accepts_and_delete_removes(qtbot, labeled_window):
+    w = labeled_window
+    s = w.session
+    unl = [int(i) for i in s.ids[s.labels == UNLABELED]][:3]
+    w.gallery.select_ids(unl, current=unl[0])
+    w.gallery.setFocus()
+    expected = s.predicted_labels(unl)
+    assert len(expected) == 3
+    qtbot.keyClick(w.gallery, Qt.Key.Key_Return)
+    assert {i: int(s.labels[s.row_of(i)]) for i in unl} == expected
+    qtbot.keyClick(w.gallery, Qt.Key.Key_0)  # 0 removes the label again
+    assert all(s.labels[s.row_of(i)] == UNLABELED for i in unl)
+
+    w.gallery.select_ids(unl[:2], current=unl[0])
+    qtbot.keyClick(w.gallery, Qt.Key.Key_Delete)
+    assert len(s) == 16 and s.project.image_count() == 16
+    assert all(p.exists() for p in w.photos.rglob("*.jpg"))  # never deleted from disk
+    qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(s) == 18 and s.project.image_count() == 18
+
+
+def test_delete_class_asks_with_count_and_undoes(qtbot, labeled_window):
+    w = labeled_window
+    s = w.session
+    hat = next(c for c in s.classes if c.name == "Hat")
+    asked = []
+    w.confirm_delete_class = lambda name, count: asked.append((name, count)) or False
+    w.delete_class(hat.id)
+    assert asked == [("Hat", 2)] and s.class_by_id(hat.id) is not None  # said no: nothing happened
+    w.confirm_delete_class = lambda name, count: True
+    w.delete_class(hat.id)
+    assert s.class_by_id(hat.id) is None and s.labeled_count == 4
+    qtbot.waitUntil(lambda: idle(w), timeout=20_000)
+    assert hat.id not in set(s.pred.top.tolist())
+    w.undo_stack.undo()
+    assert s.class_by_id(hat.id).name == "Hat" and s.labeled_count == 6
+
+
+def test_missing_files_are_shown_and_located(qtbot, tmp_path, labeled_window):
+    w = labeled_window
+    path = w.session.path
+    labels = dict(w.session.project.labels())
+    w.close()
+    moved = tmp_path / "moved"
+    w.photos.rename(moved)
+    w2 = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(w2)
+    w2.show()
+    s = w2.session
+    assert s.missing.all() and len(s) == 18  # shown as missing, not dropped
+    info = s.image_row(0)
+    assert info.missing and "missing" in w2.model._tooltip(info).lower()
+    w2.start_locate(moved)
+    qtbot.waitUntil(lambda: not w2.jobs and not s.missing.any(), timeout=30_000)
+    assert all(str(p).startswith(str(moved)) for p in s.paths)
+    assert dict(s.project.labels()) == labels
+    qtbot.waitUntil(lambda: idle(w2), timeout=30_000)
+    w2.close()
+
+
+def test_try_it_predicts_without_adding(qtbot, labeled_window):
+    w = labeled_window
+    s = w.session
+    dialog = w.show_try_it()
+    probe = sorted((MINI / "Shoes").glob("*.jpg"))[-1]
+    dialog.try_paths([probe])
+    qtbot.waitUntil(lambda: len(dialog.results) == 1 and dialog.job and not dialog.job.running, timeout=30_000)
+    result = dialog.results[0]
+    assert result.error is None and len(result.top) == 3
+    assert s.class_by_id(result.top[0][0]).name == "Shoes"
+    assert result.backbone_sees  # the ImageNet head has an opinion too
+    assert len(s) == 18 and s.project.image_count() == 18  # not added
+    assert "Shoes" in dialog.list.item(0).text()
+    dialog.close()
+
+
+def test_sample_project_is_built_outside_assets(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEWLENS_DATA_DIR", str(tmp_path / "data"))
+    assets = sample_images_dir()
+
+    def fingerprint() -> str:
+        h = hashlib.sha256()
+        for f in sorted(assets.parent.rglob("*")):
+            h.update(f"{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}".encode())
+        return h.hexdigest()
+
+    before = fingerprint()
+    path = ensure_sample_project()
+    assert path.parent == tmp_path / "data"
+    with Project.open(path) as p:
+        classes = p.classes()
+        assert len(classes) == 6 and all(c.count == LABELED_PER_CLASS for c in classes)
+        assert p.counts().images == 72 and p.counts().unlabeled == 72 - 6 * LABELED_PER_CLASS
+        assert not p.missing_images()
+        p.set_labels([r.id for r in p.images()][:5], classes[0].id)  # the user edits their copy
+    assert ensure_sample_project() == path  # reopened, not rebuilt
+    assert fingerprint() == before  # assets/ untouched
+
+
+def test_gui_command_is_registered():
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["gui", "some.fewlens"])
+    assert args.project == "some.fewlens" and callable(args.func)
