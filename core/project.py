@@ -355,7 +355,9 @@ class ProjectEmbeddingCache:
 
 
 class _WriteTxn:
-    """Context manager: process-wide write lock + BEGIN IMMEDIATE ... COMMIT/ROLLBACK."""
+    """Context manager: process-wide write lock + BEGIN IMMEDIATE ... COMMIT/ROLLBACK.
+    SQLite failures (locked by another program, disk full, I/O error) surface as
+    ``ProjectError`` naming the project file; the transaction is rolled back."""
 
     def __init__(self, project: Project):
         self._p = project
@@ -365,6 +367,9 @@ class _WriteTxn:
         try:
             self._con = self._p._conn()
             self._con.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            self._p._write_lock.release()
+            raise self._p._translate(e) from None
         except BaseException:
             self._p._write_lock.release()
             raise
@@ -373,11 +378,18 @@ class _WriteTxn:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self._con.execute("COMMIT")
+                try:
+                    self._con.execute("COMMIT")
+                except sqlite3.Error as e:
+                    if self._con.in_transaction:
+                        self._con.execute("ROLLBACK")
+                    raise self._p._translate(e) from None
             else:
                 self._con.execute("ROLLBACK")
         finally:
             self._p._write_lock.release()
+        if exc_type is not None and issubclass(exc_type, sqlite3.OperationalError):
+            raise self._p._translate(exc) from exc
 
 
 class Project:
@@ -496,6 +508,10 @@ class Project:
             return ProjectError(self.path, f"not a FewLens project or damaged ({msg})")
         if "readonly" in msg or "read-only" in msg:
             return ProjectError(self.path, "the project file is read-only; use Save As to copy it")
+        if "full" in msg:
+            return ProjectError(self.path, "cannot write the project: the disk is full")
+        if "disk I/O" in msg:
+            return ProjectError(self.path, "cannot write the project: disk I/O error")
         if "unable to open" in msg:
             return ProjectError(self.path, "cannot open the project file")
         return ProjectError(self.path, msg)

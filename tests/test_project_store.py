@@ -343,6 +343,26 @@ def test_open_errors_missing_folder_and_locked(tmp_path):
         assert p.integrity_check() == "ok"
 
 
+def test_write_while_another_program_locks_the_file(tmp_path, monkeypatch):
+    import core.project as cp
+
+    path = tmp_path / "p.fewlens"
+    monkeypatch.setattr(cp, "BUSY_TIMEOUT_MS", 100)
+    with Project.create(path) as p:
+        cid = p.add_class("A")
+        holder = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+        try:
+            with pytest.raises(ProjectError, match="locked by another program") as e:
+                p.rename_class(cid, "B")
+            assert str(path) in str(e.value)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        p.rename_class(cid, "B")  # works again once released
+        assert p.classes()[0].name == "B"
+
+
 def test_create_rejects_missing_parent(tmp_path):
     with pytest.raises(ProjectError, match="folder for the project does not exist"):
         Project.create(tmp_path / "no" / "such" / "p.fewlens")
