@@ -43,6 +43,49 @@ class TFSamePad2d(nn.Module):
         return f"kernel={self.kernel}, stride={self.stride}"
 
 
+class QuantizedStem(nn.Module):
+    """The first conv (+ fused ReLU6) computed the way the quantized file computes it.
+
+    Quantization-aware training tuned the network for the stem's output snapped to its uint8 grid,
+    and some later depthwise filters amplify that grid by 100x+ (the iNaturalist files): a plain
+    float stem there drifts to cosine 0.98 vs LiteRT.  So this layer reproduces TFLite's integer
+    arithmetic: input quantized to integers, integer weights and bias, the accumulator rescaled and
+    rounded onto the output grid.  Every operand is a small integer held exactly in float32, so the
+    sums are exact in any order: torch, ONNX Runtime and LiteRT make the same rounding decisions.
+    One extra multiply and round on the first feature map; the rest of the network stays float.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 2):
+        super().__init__()
+        self.pad = TFSamePad2d(kernel, stride)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0, bias=True)  # integer weights/bias
+        self.register_buffer("in_scale", torch.ones(()))
+        self.register_buffer("requant", torch.ones(1, cout, 1, 1))  # in_scale * w_scale / out_scale
+        self.register_buffer("out_scale", torch.ones(()))
+        self.register_buffer("out_zero", torch.zeros(()))
+        self.register_buffer("qmin", torch.zeros(()))
+        self.register_buffer("qmax", torch.full((), 255.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the uint8 input the file expects, as integers relative to its zero point
+        xq = torch.round(x / self.in_scale)
+        acc = self.conv(self.pad(xq))
+        q = torch.clamp(torch.round(acc * self.requant) + self.out_zero, self.qmin, self.qmax)
+        return (q - self.out_zero) * self.out_scale
+
+    def load_quant(self, quant) -> None:
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.from_numpy(quant.weight_int))
+            self.conv.bias.copy_(torch.from_numpy(quant.bias_int.astype("float32")))
+            self.in_scale.fill_(quant.in_scale)
+            requant = quant.in_scale * quant.weight_scale / quant.out_scale
+            self.requant.copy_(torch.from_numpy(requant.astype("float32")).view(1, -1, 1, 1))
+            self.out_scale.fill_(quant.out_scale)
+            self.out_zero.fill_(quant.out_zero)
+            self.qmin.fill_(quant.out_qmin)
+            self.qmax.fill_(quant.out_qmax)
+
+
 class ConvAct(nn.Sequential):
     """TF-SAME conv (+ folded BatchNorm as bias) + optional ReLU6, as TFLite fuses them."""
 
@@ -103,9 +146,11 @@ MOBILENET_V1_CFG = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] +
 
 
 class MobileNetV2(_Backbone):
-    def __init__(self, num_classes: int = 0, cfg=MOBILENET_V2_CFG, stem: int = 32, last: int = 1280):
+    def __init__(
+        self, num_classes: int = 0, cfg=MOBILENET_V2_CFG, stem: int = 32, last: int = 1280, quantized_stem: bool = False
+    ):
         super().__init__()
-        self.stem = ConvAct(3, stem, 3, 2)
+        self.stem = QuantizedStem(3, stem) if quantized_stem else ConvAct(3, stem, 3, 2)
         blocks, cin = [], stem
         for t, c, n, s in cfg:
             for i in range(n):
@@ -135,9 +180,9 @@ class DepthwiseSeparable(nn.Sequential):
 
 
 class MobileNetV1(_Backbone):
-    def __init__(self, num_classes: int = 0, cfg=MOBILENET_V1_CFG, stem: int = 32):
+    def __init__(self, num_classes: int = 0, cfg=MOBILENET_V1_CFG, stem: int = 32, quantized_stem: bool = False):
         super().__init__()
-        self.stem = ConvAct(3, stem, 3, 2)
+        self.stem = QuantizedStem(3, stem) if quantized_stem else ConvAct(3, stem, 3, 2)
         blocks, cin = [], stem
         for c, s in cfg:
             blocks.append(DepthwiseSeparable(cin, c, s))
@@ -171,6 +216,10 @@ def load_tflite_weights(model: MobileNetV1 | MobileNetV2, net: TFLiteNetwork) ->
     linear_convs = {id(b.project.conv) for b in model.modules() if isinstance(b, InvertedResidual)}
     for i, (conv, layer) in enumerate(zip(convs, body)):
         _copy_conv(conv, layer, i, relu6=id(conv) not in linear_convs)
+    if isinstance(model.stem, QuantizedStem):
+        if body[0].quant is None:
+            raise ValueError("the first conv is not quantized: cannot build an integer-exact stem")
+        model.stem.load_quant(body[0].quant)
     if heads:
         if model.head is None or len(heads) != 1:
             raise ValueError("unexpected classifier layers in file")
@@ -201,8 +250,10 @@ def _copy_conv(conv: nn.Conv2d, layer: ConvLayer, index: int, relu6: bool) -> No
         conv.bias.copy_(torch.from_numpy(layer.bias))
 
 
-def mobilenet_from_tflite(net: TFLiteNetwork, arch: str) -> MobileNetV1 | MobileNetV2:
-    cls = {"mobilenet_v1": MobileNetV1, "mobilenet_v2": MobileNetV2}[arch]
-    model = cls(num_classes=net.num_classes)
+ARCHITECTURES = {"mobilenet_v1": MobileNetV1, "mobilenet_v2": MobileNetV2}
+
+
+def mobilenet_from_tflite(net: TFLiteNetwork, arch: str, quantized_stem: bool = False) -> MobileNetV1 | MobileNetV2:
+    model = ARCHITECTURES[arch](num_classes=net.num_classes, quantized_stem=quantized_stem)
     load_tflite_weights(model, net)
     return model.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from ..errors import FewLensError
@@ -9,7 +10,9 @@ from .spec import BackboneSpec
 
 DEFAULT_BACKBONE = "mobilenet_v2_imagenet"
 
-_lock = threading.Lock()
+log = logging.getLogger(__name__)
+# Re-entrant: a plug-in's bundled_backbone_specs() may itself call register_backbone().
+_lock = threading.RLock()
 _registry: dict[str, BackboneSpec] = {}
 _bundled_loaded = False
 
@@ -27,11 +30,14 @@ def _ensure_bundled() -> None:
         # Meta-trained backbones ship with the meta-learning module when it is installed.
         try:
             from ..meta.checkpoints import bundled_backbone_specs
-        except ModuleNotFoundError:
+
+            specs = list(bundled_backbone_specs())
+        except ModuleNotFoundError:  # meta-learning not installed in this bundle
             return
-        except ImportError:
+        except Exception as e:  # a broken plug-in must not take the bundled backbones down with it
+            log.warning("meta-trained backbones unavailable: %s", e)
             return
-        for spec in bundled_backbone_specs():
+        for spec in specs:
             _registry.setdefault(spec.id, spec)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ModelFileError
 
 # Bump when the conversion below changes: it is part of every cached model's key.
-CONVERTER_VERSION = "tflite-mobilenet-1"
+CONVERTER_VERSION = "tflite-mobilenet-3"
 
 # TFLite enum values (tflite.BuiltinOperator / ActivationFunctionType / Padding / TensorType);
 # spelled out so the reader documents exactly which ops it understands.
@@ -55,6 +55,26 @@ class ConvLayer:
     input_tensor: int = -1
     output_tensor: int = -1
     name: str = ""
+    # integer view of the same op, for layers that must be reproduced bit-exactly (see mobilenet.QuantizedStem)
+    quant: LayerQuant | None = None
+
+
+@dataclass
+class LayerQuant:
+    """A quantized conv as integers: out_q = clamp(round(acc * in_scale * w_scale / out_scale) + out_zero).
+
+    acc = sum((x_q - in_zero) * weight_int) + bias_int, all integers (exact in float32 when small).
+    """
+
+    weight_int: np.ndarray  # (q - zero point), PyTorch layout, float32 holding integers
+    weight_scale: np.ndarray  # (out,) per output channel (repeated when per-tensor)
+    bias_int: np.ndarray  # (out,) int32 accumulator-domain bias, as float64
+    in_scale: float
+    in_zero: int
+    out_scale: float
+    out_zero: int
+    out_qmin: int  # clamp range of out_q: the type's range narrowed by the fused activation
+    out_qmax: int
 
 
 @dataclass
@@ -71,7 +91,23 @@ class TFLiteNetwork:
     num_classes: int = 0
 
 
-def _dequantize(tensor, buf: bytes, model) -> np.ndarray:
+def _qparams(tensor) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(scale, zero point, quantized dimension) of a quantized tensor, or None."""
+    q = tensor.Quantization()
+    if q is None or q.ScaleLength() == 0:
+        return None
+    scale = q.ScaleAsNumpy().astype(np.float64)
+    zero = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
+    return scale, zero, int(q.QuantizedDimension())
+
+
+def _type_range(tensor) -> tuple[int, int] | None:
+    import tflite
+
+    return {tflite.TensorType.UINT8: (0, 255), tflite.TensorType.INT8: (-128, 127)}.get(tensor.Type())
+
+
+def _raw(tensor, buf: bytes, model) -> np.ndarray:
     import tflite
 
     data = model.Buffers(tensor.Buffer()).DataAsNumpy()
@@ -87,20 +123,62 @@ def _dequantize(tensor, buf: bytes, model) -> np.ndarray:
     if ttype not in dtypes:
         raise ValueError(f"unsupported tensor type {ttype} for {tensor.Name().decode()}")
     shape = tuple(int(s) for s in tensor.ShapeAsNumpy())
-    arr = np.frombuffer(data.tobytes(), dtype=dtypes[ttype]).reshape(shape)
-    if ttype == tflite.TensorType.FLOAT32:
+    return np.frombuffer(data.tobytes(), dtype=dtypes[ttype]).reshape(shape)
+
+
+def _dequantize(tensor, buf: bytes, model) -> np.ndarray:
+    arr = _raw(tensor, buf, model)
+    if arr.dtype == np.float32:
         return arr.astype(np.float32)
-    q = tensor.Quantization()
-    if q is None or q.ScaleLength() == 0:
+    qp = _qparams(tensor)
+    if qp is None:
         raise ValueError(f"quantized tensor {tensor.Name().decode()} has no scale")
-    scale = q.ScaleAsNumpy().astype(np.float64)
-    zero = q.ZeroPointAsNumpy().astype(np.float64) if q.ZeroPointLength() else np.zeros_like(scale)
+    scale, zero, qdim = qp
     if scale.size > 1:  # per-channel: broadcast along the quantized dimension
         bshape = [1] * arr.ndim
-        bshape[q.QuantizedDimension()] = scale.size
+        bshape[qdim] = scale.size
         scale = scale.reshape(bshape)
         zero = zero.reshape(bshape)
     return ((arr.astype(np.float64) - zero) * scale).astype(np.float32)
+
+
+def _layer_quant(graph, model, buf: bytes, ins: list[int], out: int, kind: str, act: str | None) -> LayerQuant | None:
+    """Integer parameters of a fully quantized conv op, or None if any part is float."""
+    t_in, t_w, t_out = graph.Tensors(ins[0]), graph.Tensors(ins[1]), graph.Tensors(out)
+    q_in, q_w, q_out = _qparams(t_in), _qparams(t_w), _qparams(t_out)
+    rng = _type_range(t_out)
+    if q_in is None or q_w is None or q_out is None or rng is None or len(ins) < 3 or ins[2] < 0:
+        return None
+    w = _raw(t_w, buf, model).astype(np.int64)
+    w_scale, w_zero, qdim = q_w
+    if w_zero.size > 1:
+        bshape = [1] * w.ndim
+        bshape[qdim] = w_zero.size
+        w = w - w_zero.reshape(bshape)
+    else:
+        w = w - int(w_zero[0])
+    w = w.transpose(0, 3, 1, 2) if kind == "conv" else w.transpose(3, 0, 1, 2)
+    out_ch = w.shape[0]
+    w_scale = np.broadcast_to(w_scale, (out_ch,)).astype(np.float64) if w_scale.size in (1, out_ch) else None
+    if w_scale is None:
+        return None
+    out_scale, out_zero = float(q_out[0][0]), int(q_out[1][0])
+    qmin, qmax = rng
+    if act in ("relu", "relu6"):  # the fused activation narrows the output's integer range
+        qmin = max(qmin, out_zero)
+    if act == "relu6":
+        qmax = min(qmax, out_zero + int(round(6.0 / out_scale)))
+    return LayerQuant(
+        weight_int=np.ascontiguousarray(w.astype(np.float32)),
+        weight_scale=np.ascontiguousarray(w_scale),
+        bias_int=_raw(graph.Tensors(ins[2]), buf, model).astype(np.float64),
+        in_scale=float(q_in[0][0]),
+        in_zero=int(q_in[1][0]),
+        out_scale=out_scale,
+        out_zero=out_zero,
+        out_qmin=qmin,
+        out_qmax=qmax,
+    )
 
 
 def read_tflite(path: str | Path) -> TFLiteNetwork:
@@ -180,6 +258,8 @@ def _read(buf: bytes, tflite) -> TFLiteNetwork:
                 output_tensor=outs[0],
                 name=graph.Tensors(ins[1]).Name().decode(),
             )
+            if kind != "linear":
+                layer.quant = _layer_quant(graph, model, buf, ins, outs[0], kind, layer.activation)
             if kind != "linear" and opts.StrideH() != opts.StrideW():
                 raise ValueError("non-square strides are not supported")
             net.ops.append((name, len(net.layers)))
@@ -188,6 +268,7 @@ def _read(buf: bytes, tflite) -> TFLiteNetwork:
             net.ops.append((name, -1))
             if name == "AVERAGE_POOL_2D":
                 net.pool_output = outs[0]
+
 
     # A weight op that consumes the pooled features is the classifier head.
     if net.pool_output >= 0 and net.layers and net.layers[-1].input_tensor == net.pool_output:
