@@ -57,7 +57,7 @@ def run(args) -> int:
     res = {"backbone": backbone, "method": args.method, "tta": not args.no_tta, **score_runs(runs, scorers, size)}
     if args.episodes:
         ds = runs_as_dataset(runs, size)
-        res["episodes"] = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20)]
+        res["episodes"] = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20) if w <= len(ds)]
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         print()

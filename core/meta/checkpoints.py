@@ -104,25 +104,14 @@ def resolve_checkpoint(name_or_path: str) -> Path:
     raise ModelFileError(name_or_path, f"no such checkpoint or bundled model (bundled: {', '.join(bundled) or 'none'})")
 
 
-def _weights_hash(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def bundled_backbone_specs() -> list:
     """The shipped Conv-4 Omniglot models as backbones for ``core.backbones`` (called lazily).
 
     They take the app's standard input (RGB in [0, 1], mean 0 / std 1, resized to the training
     size) and turn it into the ink map they were trained on (see ``InkConv4``).
     """
-    try:
-        from ..backbones import BackboneSpec
-    except ImportError:
-        return []
-    import dataclasses
+    from ..backbones.spec import BackboneSpec
 
-    fields = {f.name for f in dataclasses.fields(BackboneSpec)} if dataclasses.is_dataclass(BackboneSpec) else set()
     specs = []
     for sid, path in bundled_checkpoints().items():
         try:
@@ -130,37 +119,26 @@ def bundled_backbone_specs() -> list:
         except ModelFileError:
             continue
         size = int(cfg.get("input_size", 28))
-        hidden = int(cfg.get("hidden", 64))
         s = size
         for _ in range(4):
             s //= 2
-        kw = dict(
+        specs.append(BackboneSpec(
             id=sid,
             title=f"Conv-4 meta-trained on Omniglot ({cfg.get('method')}, {size} px)",
+            embed_dim=int(cfg.get("hidden", 64)) * max(s, 1) ** 2,
+            license="MIT (weights trained by FewLens on Omniglot's small background sets, MIT, "
+                    "github.com/brendenlake/omniglot)",
+            source=f"assets/{OMNIGLOT_DIR}/{path.name}",
             input_size=size,
             resize_size=size,
             mean=(0.0, 0.0, 0.0),
             std=(1.0, 1.0, 1.0),
-            embed_dim=hidden * max(s, 1) ** 2,
-            license="MIT (weights trained by FewLens on Omniglot background sets, MIT, github.com/brendenlake/omniglot)",
-            source=str(path),
             labels=None,
-        )
-        builder = _conv4_builder(path)
-        if "build_fn" in fields:
-            kw["build_fn"] = builder
-        if "weights_path" in fields:
-            kw["weights_path"] = path
-        kw = {k: v for k, v in kw.items() if not fields or k in fields}
-        try:
-            spec = BackboneSpec(**kw)
-        except TypeError:
-            continue
-        if "build_fn" not in fields:
-            # specs without a builder field: attach our own build_torch / weights_id
-            object.__setattr__(spec, "build_torch", builder) if dataclasses.is_dataclass(spec) else None
-            object.__setattr__(spec, "weights_id", lambda p=path: _weights_hash(p))
-        specs.append(spec)
+            builder=_conv4_builder(path),
+            weights_file=path,
+            info={"architecture": "Conv-4 (4 x conv64-BN-ReLU-maxpool)", "dataset": "Omniglot background small1+small2",
+                  "method": str(cfg.get("method")), "input": "glyphs: dark strokes on white"},
+        ))
     return specs
 
 
