@@ -37,6 +37,7 @@ class GalleryFilter:
 
 class GalleryModel(QAbstractListModel):
     rowsRefiltered = Signal()
+    contentChanged = Signal()  # what tiles show changed, not which rows there are
 
     def __init__(self, session: ProjectSession | None = None, parent=None):
         super().__init__(parent)
@@ -134,8 +135,9 @@ class GalleryModel(QAbstractListModel):
             self._repaint_all()
 
     def _repaint_all(self) -> None:
-        if len(self.rows):
-            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
+        # Labels/predictions changed in place.  The view reads everything at paint time, so a
+        # repaint is enough; dataChanged over all rows makes QListView walk every item (O(N)).
+        self.contentChanged.emit()
 
     # ------------------------------------------------------------------ Qt model API
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
@@ -223,6 +225,7 @@ class GalleryView(QListView):
 
     def setModel(self, model) -> None:  # noqa: N802 (Qt naming)
         super().setModel(model)
+        model.contentChanged.connect(self.viewport().update)
         self.selectionModel().currentChanged.connect(self._on_current)
         model.modelAboutToBeReset.connect(self._remember_selection)
         model.modelReset.connect(self._restore_selection)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.methods import get_method
+from core.methods.base import l2_normalize, softmax
 
 UNLABELED = -1
 
@@ -34,6 +35,8 @@ class EmbeddingMatrix:
         self.dim = dim
         self._data = np.zeros((capacity, dim), np.float32)
         self._have = np.zeros(capacity, bool)
+        # 1 / ||row||, kept up to date on insert so cosine scoring never re-normalises N rows
+        self._inv_norm = np.zeros(capacity, np.float32)
         self.n = 0
 
     @property
@@ -45,19 +48,26 @@ class EmbeddingMatrix:
     def have(self) -> np.ndarray:
         return self._have[: self.n]
 
+    @property
+    def inv_norm(self) -> np.ndarray:
+        return self._inv_norm[: self.n]
+
     def resize(self, n: int) -> None:
         """Grow (new rows empty) or shrink to n rows."""
         if n > len(self._data):
             cap = max(n, int(len(self._data) * 1.5) + 64)
             data = np.zeros((cap, self.dim), np.float32)
             have = np.zeros(cap, bool)
+            inv = np.zeros(cap, np.float32)
             data[: self.n] = self._data[: self.n]
             have[: self.n] = self._have[: self.n]
+            inv[: self.n] = self._inv_norm[: self.n]
             # Replace rather than mutate: a worker may still be reading the old arrays.
-            self._data, self._have = data, have
+            self._data, self._have, self._inv_norm = data, have, inv
         elif n < self.n:
             self._have[n : self.n] = False
             self._data[n : self.n] = 0
+            self._inv_norm[n : self.n] = 0
         self.n = n
 
     def set_rows(self, rows: np.ndarray, vecs: np.ndarray) -> None:
@@ -70,15 +80,18 @@ class EmbeddingMatrix:
             # First vectors of a new backbone fix the width.
             self.dim = vecs.shape[1]
             self._data = np.zeros((len(self._data), self.dim), np.float32)
+            self._inv_norm = np.zeros(len(self._data), np.float32)
         self._data[rows] = vecs
         self._have[rows] = True
+        self._inv_norm[rows] = 1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", vecs, vecs)), 1e-12)
 
     def delete_rows(self, rows: np.ndarray) -> None:
         keep = np.ones(self.n, bool)
         keep[rows] = False
         data = self._data[: self.n][keep]
         have = self._have[: self.n][keep]
-        self._data, self._have, self.n = data, have, len(data)
+        inv = self._inv_norm[: self.n][keep]
+        self._data, self._have, self._inv_norm, self.n = data, have, inv, len(data)
 
     def clear(self, dim: int = 0) -> None:
         """Forget every vector (a backbone change); keeps the row count."""
@@ -86,6 +99,7 @@ class EmbeddingMatrix:
         self.dim = dim
         self._data = np.zeros((n, dim), np.float32)
         self._have = np.zeros(n, bool)
+        self._inv_norm = np.zeros(n, np.float32)
         self.n = n
 
 
@@ -139,6 +153,29 @@ def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.n
     return method
 
 
+def cosine_scorer(method):
+    """A fast scorer for methods whose probabilities are ``softmax(T * cos(x, p_c))``, or None.
+
+    Cosine ProtoNet scores are a single matmul once rows are unit length; with the
+    matrix's cached 1/||x|| the N x D embeddings are never copied or re-normalised
+    (``predict_proba`` would normalise every row again on every refit).  Only used
+    for exactly that method; tests check it matches ``predict_proba``.
+    """
+    from core.methods.protonet import PrototypicalNetwork
+
+    if type(method) is not PrototypicalNetwork or method.metric != "cosine" or method.prototypes_ is None:
+        return None
+    protos = l2_normalize(method.prototypes_).T.astype(np.float32)
+    temperature = np.float32(method.temperature)
+
+    def score(block: np.ndarray, inv_norm: np.ndarray) -> np.ndarray:
+        logits = block @ protos
+        logits *= (temperature * inv_norm)[:, None]
+        return softmax(logits, axis=1).astype(np.float32, copy=False)
+
+    return score
+
+
 def fit_predict(
     method_name: str,
     emb: np.ndarray,
@@ -146,10 +183,12 @@ def fit_predict(
     labels: np.ndarray,
     generation: int = 0,
     cancel=None,
+    inv_norm: np.ndarray | None = None,
 ) -> PredictionState:
     """Fit ``method_name`` on the labeled rows and score every embedded row.
 
-    ``emb`` (N, D), ``have`` (N,) bool, ``labels`` (N,) class id or UNLABELED.
+    ``emb`` (N, D), ``have`` (N,) bool, ``labels`` (N,) class id or UNLABELED;
+    ``inv_norm`` (N,) = 1/||emb row|| enables the cosine fast path.
     ``cancel()`` returning True abandons the work (a newer label change
     superseded it); the partial result is then discarded by the caller.
     """
@@ -165,11 +204,15 @@ def fit_predict(
 
     class_ids = np.asarray(method.classes_, np.int64)
     probs = np.zeros((n, len(class_ids)), np.float32)
+    fast = cosine_scorer(method) if inv_norm is not None else None
     for start in range(0, n, PREDICT_BLOCK):
         if cancel is not None and cancel():
             break
         stop = min(n, start + PREDICT_BLOCK)
-        probs[start:stop] = method.predict_proba(emb[start:stop])
+        if fast is not None:
+            probs[start:stop] = fast(emb[start:stop], inv_norm[start:stop])
+        else:
+            probs[start:stop] = method.predict_proba(emb[start:stop])
     probs[~have] = 0.0
     col = probs.argmax(1)
     confidence = probs[np.arange(n), col]

@@ -41,7 +41,7 @@ class LivePredictor(QObject):
     def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray) -> None:
         # Snapshot now: the "have" mask is copied; the data view stays valid because the
         # matrix replaces (never shrinks in place) its arrays when rows move.
-        snap = (generation, method, emb.data, emb.have.copy(), labels)
+        snap = (generation, method, emb.data, emb.have.copy(), labels, emb.inv_norm)
         with self._cond:
             self._pending = snap
             self._cond.notify()
@@ -63,11 +63,12 @@ class LivePredictor(QObject):
                     self._cond.wait()
                 if self._stop:
                     return
-                generation, method, data, have, labels = self._pending
+                generation, method, data, have, labels, inv_norm = self._pending
                 self._pending = None
                 self._running_generation = generation
             try:
-                state: PredictionState = fit_predict(method, data, have, labels, generation, cancel=self._superseded)
+                state: PredictionState = fit_predict(method, data, have, labels, generation,
+                                                     cancel=self._superseded, inv_norm=inv_norm)
                 if not self._superseded():
                     self.finished.emit(state)
             except Exception as e:  # a method failing must not kill live updates

@@ -48,6 +48,20 @@ def test_fit_predict_scores_every_embedded_row():
     assert (empty.top == UNLABELED).all()
 
 
+def test_cosine_fast_path_matches_the_method():
+    x, y = clusters(50)
+    x += np.random.default_rng(1).normal(0, 2, x.shape).astype(np.float32)  # overlap: non-trivial probs
+    m = EmbeddingMatrix()
+    m.resize(len(x))
+    m.set_rows(np.arange(len(x)), x)
+    labels = np.full(len(x), UNLABELED)
+    labels[[0, 1, 50, 51, 100, 101]] = [7, 7, 8, 8, 9, 9]
+    slow = fit_predict("protonet", m.data, m.have, labels)
+    fast = fit_predict("protonet", m.data, m.have, labels, inv_norm=m.inv_norm)
+    assert np.allclose(fast.probs, slow.probs, atol=1e-5)
+    assert (fast.top == slow.top).all() and 0.4 < slow.confidence.mean() < 0.99
+
+
 def test_embedding_matrix_grows_and_deletes_rows():
     m = EmbeddingMatrix()
     m.resize(3)
