@@ -99,8 +99,11 @@ class EmbeddingCache:
             return cls(path)
 
     def _init_schema(self, label: str) -> None:
+        # Statement by statement: executescript() would COMMIT a transaction the owner of a
+        # shared connection has open.
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(stmt)
 
     # ------------------------------------------------------------------ queries
     def get_many(self, hashes: Iterable[str], backbone_id: str) -> dict[str, np.ndarray]:

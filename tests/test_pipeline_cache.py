@@ -91,3 +91,14 @@ def test_backbone_fingerprint_change_drops_vectors(tmp_path):
         assert c.check_backbone("b", "v1") is False and c.count("b") == 1
         assert c.check_backbone("b", "v2") is True
         assert c.count("b") == 0 and c.count("keep") == 1
+
+
+def test_attaching_to_a_connection_mid_transaction_does_not_commit_it(tmp_path):
+    con = sqlite3.connect(tmp_path / "p.fewlens", isolation_level=None)
+    con.execute("CREATE TABLE labels(x)")
+    con.execute("BEGIN")
+    con.execute("INSERT INTO labels VALUES (1)")
+    EmbeddingCache(connection=con)
+    assert con.in_transaction
+    con.execute("ROLLBACK")
+    assert con.execute("SELECT COUNT(*) FROM labels").fetchone()[0] == 0
