@@ -37,6 +37,7 @@ from .import_report import ImportReport
 from .live_model import UNLABELED
 from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
+from .theme import icon
 from .thumbnails import ThumbnailLoader
 from .tile_delegate import TileDelegate, tile_size
 from .try_it import TryItDialog, urls_to_paths
@@ -224,7 +225,10 @@ class MainWindow(QMainWindow):
         tb = self.addToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
-        tb.setIconSize(QSize(18, 18))
+        tb.setIconSize(QSize(20, 20))
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.act_add_folder.setIcon(icon("add-folder"))
+        self.act_try.setIcon(icon("try-it"))
         tb.addAction(self.act_add_folder)
         tb.addAction(self.act_try)
         tb.addSeparator()

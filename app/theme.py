@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 ACCENT = "#2563eb"
@@ -49,6 +49,8 @@ QPushButton:hover {{ background: #f3f5f8; }}
 QPushButton[role="primary"] {{ background: {ACCENT}; color: white; border: 1px solid {ACCENT}; font-weight: 600; }}
 QPushButton[role="primary"]:hover {{ background: #1d4ed8; }}
 QComboBox {{ background: {SURFACE}; border: 1px solid #d5dae1; border-radius: 6px; padding: 3px 8px; min-height: 20px; }}
+QComboBox:hover {{ border-color: #b8c0cc; }}
+QComboBox::drop-down {{ border: none; width: 20px; }}
 QFrame#taskBanner {{ background: #eef4ff; border-bottom: 1px solid #d6e2fb; }}
 QFrame#reportBanner {{ background: #fff8e6; border-bottom: 1px solid #f3dca0; }}
 QLabel#reportTitle {{ font-weight: 700; color: #92400e; }}
@@ -60,6 +62,16 @@ QSlider::groove:horizontal {{ height: 4px; background: #d5dae1; border-radius: 2
 QSlider::sub-page:horizontal {{ background: {ACCENT}; border-radius: 2px; }}
 QSlider::handle:horizontal {{ background: {SURFACE}; border: 2px solid {ACCENT}; width: 12px; height: 12px; margin: -6px 0; border-radius: 8px; }}
 """
+
+
+def icon(name: str):
+    """An icon from assets/icons (SVG), or an empty icon when the file is not bundled."""
+    from PySide6.QtGui import QIcon
+
+    from core.paths import assets_dir
+
+    path = assets_dir() / "icons" / f"{name}.svg"
+    return QIcon(str(path)) if path.exists() else QIcon()
 
 
 def apply_theme(app: QApplication) -> None:
@@ -78,7 +90,11 @@ def apply_theme(app: QApplication) -> None:
     if f.pointSizeF() < 10:
         f.setPointSizeF(10)
         app.setFont(f)
-    app.setStyleSheet(STYLE)
+    from core.paths import assets_dir
+
+    chevron = (assets_dir() / "icons" / "chevron-down.svg").as_posix()
+    app.setStyleSheet(STYLE + f"QComboBox::down-arrow {{ image: url({chevron}); width: 12px; height: 12px; }}")
+    app.setWindowIcon(icon("fewlens"))
 
 
-__all__ = ["ACCENT", "TEXT", "MUTED", "BORDER", "SURFACE", "WINDOW", "readable_on", "apply_theme", "QFont"]
+__all__ = ["ACCENT", "TEXT", "MUTED", "BORDER", "SURFACE", "WINDOW", "readable_on", "apply_theme", "icon"]
