@@ -106,3 +106,27 @@ def test_create_with_embed_fills_the_project_cache(tmp_path, data_dir):
         hashes = [r.hash for r in p.images()]
         vecs = p.embedding_cache.get_many(hashes, "mobilenet_v2_imagenet")
         assert len(vecs) == 4 and all(v.shape == (1280,) for v in vecs.values())
+
+
+def test_project_commands_never_import_torch(tmp_path, data_dir):
+    """The light desktop bundle has no torch: the project store and its CLI must not need it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in ('torch', 'torchvision', 'tflite'):
+            raise ImportError('torch-free build: ' + name)
+sys.meta_path.insert(0, NoTorch())
+from core.cli import main
+assert main(['project', 'create', {str(tmp_path / 'p.fewlens')!r}, '--from', {str(data_dir / 'clothing_mini')!r}]) == 0
+assert main(['project', 'info', {str(tmp_path / 'p.fewlens')!r}]) == 0
+assert 'torch' not in sys.modules
+"""
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "18 images, 3 classes" in r.stdout
