@@ -23,7 +23,7 @@ Public API (the GUI's undo stack is built on the "returns what is needed to undo
     p.remove_images(ids) -> list[RemovedImage]            # from the project, never from disk
     p.restore_images(removed)                             # undo of remove_images
     p.missing_images() -> list[ImageRecord]
-    p.locate(folder) -> int                               # relink missing files by content hash
+    p.locate(folder, progress=None, cancel=None) -> int  # relink missing files by content hash
     p.relink(image_id, new_path)                          # one file, user-picked
     # classes
     p.add_class(name, color=None) -> int                  # auto color from a distinct palette
@@ -84,7 +84,7 @@ import numpy as np
 
 from . import __version__
 from .embedding_cache import EmbeddingCache
-from .errors import ProjectError
+from .errors import Cancelled, ProjectError
 
 SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".fewlens"
@@ -785,10 +785,17 @@ class Project:
             if cur.rowcount == 0:
                 raise ProjectError(self.path, f"no image with id {image_id}")
 
-    def locate(self, folder: os.PathLike | str, progress: Callable[[int, int], None] | None = None) -> int:
+    def locate(
+        self,
+        folder: os.PathLike | str,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> int:
         """Re-link missing images to files under ``folder`` with the same content hash.
         Only files whose size matches a missing image are hashed; among equal-content
-        candidates the one with the same file name wins.  Returns how many were re-linked."""
+        candidates the one with the same file name wins.  Returns how many were re-linked.
+        ``progress(done, total)`` reports hashing; ``cancel()`` returning True raises
+        ``Cancelled`` and re-links nothing."""
         from .images import IMAGE_EXTENSIONS, file_hash  # lazy: core.images pulls in PIL
 
         missing = self.missing_images()
@@ -806,6 +813,8 @@ class Project:
 
         candidates: list[str] = []
         for root, dirs, files in os.walk(os.fspath(folder)):
+            if cancel is not None and cancel():
+                raise Cancelled()
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
                 if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
@@ -822,6 +831,8 @@ class Project:
 
         matches: dict[str, list[str]] = defaultdict(list)  # hash -> candidate paths
         for i, fp in enumerate(candidates):
+            if cancel is not None and cancel():
+                raise Cancelled()
             try:
                 h = file_hash(fp)
             except Exception:  # unreadable candidate: just not a match

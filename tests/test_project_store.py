@@ -222,6 +222,23 @@ def test_missing_and_locate_by_hash(photos, tmp_path):
         assert p.locate(tmp_path / "archive") == 0
 
 
+def test_locate_can_be_cancelled(photos, tmp_path):
+    from core.errors import Cancelled
+
+    path = tmp_path / "p.fewlens"
+    with Project.create(path) as p:
+        _add_folder(p, photos / "photos")
+    shutil.move(str(photos / "photos"), tmp_path / "moved")
+    with Project.open(path) as p:
+        calls = []
+        with pytest.raises(Cancelled):
+            p.locate(tmp_path / "moved", progress=lambda d, t: calls.append((d, t)), cancel=lambda: len(calls) >= 3)
+        assert len(p.missing_images()) == 18  # nothing half-relinked
+        seen = []
+        assert p.locate(tmp_path / "moved", progress=lambda d, t: seen.append((d, t))) == 18
+        assert seen[-1] == (18, 18)
+
+
 def test_embedding_cache_in_project(photos):
     path = photos / "p.fewlens"
     vecs = {"aa": np.arange(4, dtype=np.float32), "bb": np.ones(4, np.float32)}
