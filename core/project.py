@@ -257,15 +257,21 @@ def _normalize_color(color: str, path: str) -> str:
 
 
 def existing_files(abs_paths: Iterable[str]) -> set[str]:
-    """Which of ``abs_paths`` exist as files, listing each folder once (a 100k-image project
-    costs one directory scan per folder instead of one stat per file)."""
+    """Which of ``abs_paths`` exist as files.  A folder holding many of them is listed once
+    (a 100k-image project costs one directory scan per folder, not one stat per file); a
+    folder holding only a few is stat'ed file by file."""
     by_dir: dict[str, list[tuple[str, str]]] = defaultdict(list)
     sep = os.sep
     for p in abs_paths:
         d, _, name = p.rpartition(sep)
-        by_dir[d or sep].append((p, name))
+        if not d or d.endswith(":"):  # the root ("/x.jpg", "C:\\x.jpg") keeps its separator
+            d += sep
+        by_dir[d].append((p, name))
     found: set[str] = set()
     for d, entries in by_dir.items():
+        if len(entries) < 16:  # a few files in a possibly huge folder: stat them instead
+            found.update(p for p, _ in entries if os.path.isfile(p))
+            continue
         try:
             with os.scandir(d) as it:
                 names = {e.name for e in it if e.is_file()}
