@@ -447,3 +447,24 @@ def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     monkeypatch.setattr(cp, "SCHEMA_VERSION", SCHEMA_VERSION + 2)  # no step registered: clear error
     with pytest.raises(ProjectError, match="no upgrade path"):
         Project.open(path)
+
+
+def test_existing_files_both_strategies(tmp_path):
+    from core.project import existing_files
+
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir(), small.mkdir()
+    paths = []
+    for i in range(40):  # many in one folder: listed once
+        (big / f"{i}.jpg").write_bytes(b"x")
+        paths.append(str(big / f"{i}.jpg"))
+    for i in range(3):  # a few: stat'ed
+        (small / f"{i}.jpg").write_bytes(b"x")
+        paths.append(str(small / f"{i}.jpg"))
+    (big / "3.jpg").unlink()
+    (big / "4.jpg").unlink()
+    (big / "4.jpg").mkdir()  # a folder with an image's name is not the image
+    (small / "1.jpg").unlink()
+    paths.append(str(tmp_path / "gone" / "x.jpg"))
+    found = existing_files(paths)
+    assert set(paths) - found == {str(big / "3.jpg"), str(big / "4.jpg"), str(small / "1.jpg"), str(tmp_path / "gone" / "x.jpg")}
