@@ -151,7 +151,9 @@ def load_image(path: os.PathLike | str, min_side: int | None = 256, *, data: byt
 
     ``min_side``: the smallest shorter side the caller needs (the backbone's resize
     size).  JPEGs are DCT-scaled by 1/2, 1/4 or 1/8 at decode time while the shorter
-    side stays >= ``min_side``; ``None`` decodes at full resolution.
+    side stays >= ``min_side``, other formats box-reduced by an integer factor after
+    decoding, so the shorter side ends in [min_side, 2 * min_side); ``None`` keeps the
+    full resolution.
     ``data``: the file's bytes when the caller already read them (see
     :func:`read_and_hash`), so the file is not read twice.
     """
@@ -173,6 +175,13 @@ def load_image(path: os.PathLike | str, min_side: int | None = 256, *, data: byt
                 img.draft("RGB", (min_side, min_side))
             img.load()
             rgb = _to_rgb(path, _transpose(img))
+            if min_side:
+                # Formats without DCT scaling (PNG, TIFF, WebP...) and JPEGs beyond draft's 1/8:
+                # an integer box reduction, cheap in C, still leaving the shorter side >= min_side.
+                # Keeps memory and the later resize small for 24-100 MP scans and panoramas.
+                factor = min(rgb.size) // min_side
+                if factor >= 2:
+                    rgb = rgb.reduce(factor)
             # _to_rgb may return the same object; detach it from the file before closing
             if rgb is img:
                 rgb = img.copy()

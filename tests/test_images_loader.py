@@ -283,3 +283,14 @@ def test_damaged_header_is_corrupt_not_a_non_image(tmp_path, magic):
     p = tmp_path / "damaged.img"
     p.write_bytes(magic + b"\x00garbage" * 4)
     _expect(p, "truncated / corrupt image data")
+
+
+def test_large_non_jpeg_is_reduced_but_never_below_min_side(tmp_path):
+    p = tmp_path / "scan.png"
+    _photo_like(300, 200).resize((2400, 1100)).save(p, compress_level=1)
+    img = load_image(p, min_side=256)
+    assert img.size == (600, 275)  # integer factor 4: shorter side in [256, 512)
+    assert load_image(p, min_side=None).size == (2400, 1100)
+    small = tmp_path / "small.png"
+    _photo_like(500, 300).save(small)
+    assert load_image(small, min_side=256).size == (500, 300)  # factor 1: untouched
