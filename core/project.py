@@ -27,9 +27,10 @@ Public API (the GUI's undo stack is built on the "returns what is needed to undo
     p.relink(image_id, new_path)                          # one file, user-picked
     # classes
     p.add_class(name, color=None) -> int                  # auto color from a distinct palette
-    p.rename_class(id, name), p.set_class_color(id, color), p.reorder_classes([ids])
+    p.rename_class(id, name) -> old name, p.set_class_color(id, "#RRGGBB") -> old color,
+    p.reorder_classes([every id]) -> old order            # names unique, case-insensitive
     p.classes() -> list[ClassInfo]                        # ordered, with per-class image counts
-    p.class_by_name(name) -> ClassInfo | None
+    p.class_info(id) -> ClassInfo, p.class_by_name(name) -> ClassInfo | None
     p.delete_class(id) -> DeletedClass                    # its images become unlabeled
     p.restore_class(deleted)                              # undo of delete_class / merge_classes
     p.merge_classes(src_ids, dst_id) -> list[DeletedClass]
@@ -44,6 +45,11 @@ Public API (the GUI's undo stack is built on the "returns what is needed to undo
     p.embedding_cache.get_many(hashes, backbone_id) -> {hash: vec}
     p.embedding_cache.put_many(backbone_id, {hash: vec}), .check_backbone(id, fingerprint),
     p.embedding_cache.count(backbone_id=None), .backbones() -> {backbone_id: count}
+    # bookkeeping
+    p.meta() -> {schema_version, app_version, created_at}, p.integrity_check() -> "ok"
+
+Every failure the user can act on is a ``core.errors.ProjectError`` naming the project file
+(bad name, unknown id, locked by another program, disk full, ...).
 
 Paths are stored relative to the project file's folder when the image lies under it (so a
 project moved together with its images keeps working), else absolute; records always carry

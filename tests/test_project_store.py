@@ -468,3 +468,18 @@ def test_existing_files_both_strategies(tmp_path):
     paths.append(str(tmp_path / "gone" / "x.jpg"))
     found = existing_files(paths)
     assert set(paths) - found == {str(big / "3.jpg"), str(big / "4.jpg"), str(small / "1.jpg"), str(tmp_path / "gone" / "x.jpg")}
+
+
+def test_relink_one_file(photos, tmp_path):
+    with Project.create(photos / "p.fewlens") as p:
+        ids = _add_folder(p, photos / "photos")
+        rec = p.image(ids[0])
+        moved = tmp_path / "picked.jpg"
+        shutil.move(rec.file, moved)
+        assert p.image(ids[0]).missing
+        p.relink(ids[0], moved)
+        assert p.image(ids[0]).path == moved and not p.image(ids[0]).missing
+        with pytest.raises(ProjectError, match="file not found"):
+            p.relink(ids[0], tmp_path / "nope.jpg")
+        with pytest.raises(ProjectError, match="already in the project"):
+            p.relink(ids[0], p.image(ids[1]).path)
