@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
@@ -45,6 +55,9 @@ class GalleryModel(QAbstractListModel):
         self.filter = GalleryFilter()
         self.rows = np.zeros(0, np.int64)
         self._pos: np.ndarray | None = None
+        self._pending_append: list[int] | None = None
+        self._append_timer = QTimer(self, singleShot=True, interval=300)
+        self._append_timer.timeout.connect(self._flush_appended)
         if session is not None:
             self.set_session(session)
 
@@ -58,6 +71,7 @@ class GalleryModel(QAbstractListModel):
                     pass
         self.session = session
         self.filter = GalleryFilter()
+        self._pending_append = None
         if session is not None:
             for sig, slot in self._connections():
                 sig.connect(slot)
@@ -70,6 +84,7 @@ class GalleryModel(QAbstractListModel):
         s = self.session
         return [
             (s.imagesReset, self.refilter),
+            (s.rowsAppended, self._on_rows_appended),
             (s.labelsChanged, self._on_labels),
             (s.predictionsChanged, self._on_predictions),
             (s.embeddingsChanged, self._repaint_all),
@@ -106,10 +121,50 @@ class GalleryModel(QAbstractListModel):
         raise ValueError(f"unknown filter {kind!r}")
 
     def refilter(self) -> None:
+        self._pending_append = None
+        self._append_timer.stop()
         self.beginResetModel()
         self.rows = self.compute_rows()
         self._pos = None
         self.endResetModel()
+        self.rowsRefiltered.emit()
+
+    def _on_rows_appended(self, first: int, last: int) -> None:
+        """Import chunks append rows.  Inserting makes QListView lay out every tile again
+        (O(N)), so appends are batched: at most a few inserts per second on big imports."""
+        if self._pending_append is None:
+            self._pending_append = [first, last]
+        else:
+            self._pending_append[1] = last
+        if len(self.rows) < 200:
+            self._flush_appended()  # small project: show the first tiles at once
+        elif not self._append_timer.isActive():
+            self._append_timer.start()
+
+    def _flush_appended(self) -> None:
+        self._append_timer.stop()
+        if self._pending_append is None or self.session is None:
+            self._pending_append = None
+            return
+        first, last = self._pending_append
+        self._pending_append = None
+        s = self.session
+        last = min(last, len(s) - 1)
+        kind = self.filter.kind
+        if kind not in ("all", "labeled", "unlabeled"):
+            self.refilter()  # sorted filters: positions depend on predictions
+            return
+        new = np.arange(first, last + 1, dtype=np.int64)
+        if kind == "labeled":
+            new = new[s.labels[new] != UNLABELED]
+        elif kind == "unlabeled":
+            new = new[s.labels[new] == UNLABELED]
+        if len(new):
+            n = len(self.rows)
+            self.beginInsertRows(QModelIndex(), n, n + len(new) - 1)
+            self.rows = np.concatenate([self.rows, new])
+            self._pos = None
+            self.endInsertRows()
         self.rowsRefiltered.emit()
 
     def _on_labels(self, _rows) -> None:

@@ -283,8 +283,8 @@ class MainWindow(QMainWindow):
         self.detail.set_session(session)
         if old is not None:
             old.close()
-        for sig in (session.imagesReset, session.labelsChanged, session.classesChanged, session.predictionsChanged,
-                    session.embeddingsChanged):
+        for sig in (session.imagesReset, session.rowsAppended, session.labelsChanged, session.classesChanged,
+                    session.predictionsChanged, session.embeddingsChanged):
             sig.connect(self._schedule_status)
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self._sync_toolbar()

@@ -53,6 +53,13 @@ class LivePredictor(QObject):
             self._cond.notify()
         self._thread.join(timeout=5)
 
+    def _emit(self, signal, value) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the window (and this QObject) is gone: nobody to tell
+            with self._cond:
+                self._stop = True
+
     def _superseded(self) -> bool:
         return self._pending is not None or self._stop
 
@@ -70,10 +77,10 @@ class LivePredictor(QObject):
                 state: PredictionState = fit_predict(method, data, have, labels, generation,
                                                      cancel=self._superseded, inv_norm=inv_norm)
                 if not self._superseded():
-                    self.finished.emit(state)
+                    self._emit(self.finished, state)
             except Exception as e:  # a method failing must not kill live updates
                 traceback.print_exc()
-                self.failed.emit(f"{method}: {e}")
+                self._emit(self.failed, f"{method}: {e}")
             finally:
                 with self._cond:
                     self._running_generation = -1

@@ -56,8 +56,10 @@ class ImageRow:
 
 
 class ProjectSession(QObject):
-    # rows were added/removed/reordered: views reset
+    # rows were removed/reordered (or everything changed): views reset
     imagesReset = Signal()
+    # rows first..last were appended (an import chunk): views can insert instead of resetting
+    rowsAppended = Signal(int, int)
     # labels of these rows changed (np.ndarray of rows)
     labelsChanged = Signal(object)
     classesChanged = Signal()
@@ -85,6 +87,7 @@ class ProjectSession(QObject):
         self.unknown = np.zeros(0, bool)
         self._row_of: dict[int, int] = {}
         self._removed_vecs: dict[tuple[str, str], np.ndarray] = {}  # for undoing removals
+        self._hash_index: tuple[int, dict[str, list[int]]] | None = None
         self._generation = 0
         # generation at which rows were last added/removed/reordered: older results are misaligned
         self._rows_generation = 0
@@ -154,11 +157,14 @@ class ProjectSession(QObject):
 
     def class_counts(self) -> dict[int, tuple[int, int]]:
         """{class id: (labeled, predicted among unlabeled)}."""
-        out: dict[int, tuple[int, int]] = {}
-        unl = (self.labels == UNLABELED) & (self.pred.top != UNLABELED) & ~self.unknown
-        for c in self.classes:
-            out[c.id] = (int((self.labels == c.id).sum()), int((unl & (self.pred.top == c.id)).sum()))
-        return out
+        if not self.classes:
+            return {}
+        size = max(c.id for c in self.classes) + 1  # class ids are small autoincrement ints
+        lab = self.labels[(self.labels >= 0) & (self.labels < size)]
+        labeled = np.bincount(lab, minlength=size)
+        top = self.pred.top[(self.labels == UNLABELED) & ~self.unknown]
+        predicted = np.bincount(top[(top >= 0) & (top < size)], minlength=size)
+        return {c.id: (int(labeled[c.id]), int(predicted[c.id])) for c in self.classes}
 
     @property
     def labeled_count(self) -> int:
@@ -179,6 +185,7 @@ class ProjectSession(QObject):
         Paths already in the project keep their row (and get the new embedding)."""
         ids = self.project.add_images(list(zip(paths, hashes)))
         new_rows: list[int] = []
+        n_old = n = len(self.ids)
         rows = np.empty(len(ids), np.int64)
         for k, (img_id, p, h) in enumerate(zip(ids, paths, hashes)):
             r = self._row_of.get(img_id)
@@ -210,7 +217,7 @@ class ProjectSession(QObject):
                 self.classes = self.project.classes()
                 self.classesChanged.emit()
         if new_rows:
-            self.imagesReset.emit()
+            self.rowsAppended.emit(n_old, n - 1)
         self.embeddingsChanged.emit()
         self.request_refit()
         return rows
@@ -219,9 +226,7 @@ class ProjectSession(QObject):
         """Embeddings computed in the background for images already in the project."""
         if backbone != self.backbone or not len(vecs):
             return  # a job for a backbone the user has since switched away from
-        by_hash: dict[str, list[int]] = defaultdict(list)
-        for r, h in enumerate(self.hashes):
-            by_hash[h].append(r)
+        by_hash = self._rows_by_hash()
         rows, picked = [], []
         for k, h in enumerate(hashes):
             for r in by_hash.get(h, ()):
@@ -231,6 +236,15 @@ class ProjectSession(QObject):
             self.emb.set_rows(np.asarray(rows), np.asarray(vecs)[picked])
             self.embeddingsChanged.emit()
             self.request_refit()
+
+    def _rows_by_hash(self) -> dict[str, list[int]]:
+        """hash -> rows (several files can share content), rebuilt only after rows change."""
+        if self._hash_index is None or self._hash_index[0] != len(self.hashes):
+            index: dict[str, list[int]] = defaultdict(list)
+            for r, h in enumerate(self.hashes):
+                index[h].append(r)
+            self._hash_index = (len(self.hashes), index)
+        return self._hash_index[1]
 
     def remove_images(self, image_ids) -> list[RemovedImage]:
         removed = self.project.remove_images(image_ids)
@@ -248,6 +262,7 @@ class ProjectSession(QObject):
             self.paths = [p for p, k in zip(self.paths, keep) if k]
             self.hashes = [h for h, k in zip(self.hashes, keep) if k]
             self.emb.delete_rows(rows)
+            self._hash_index = None
             self.pred = _take_rows(self.pred, keep)
             self.unknown = self.unknown[keep]
             self._row_of = {int(i): k for k, i in enumerate(self.ids)}
@@ -297,6 +312,7 @@ class ProjectSession(QObject):
             self.emb.set_rows(np.flatnonzero(have), data[have])
         self.pred = _take_rows(self.pred, order)
         self.unknown = self.unknown[order]
+        self._hash_index = None
         self._row_of = {int(i): k for k, i in enumerate(self.ids)}
 
     def relocate(self, folder: Path, progress=None) -> int:
