@@ -158,3 +158,25 @@ def test_gui_command_is_registered():
 
     args = build_parser().parse_args(["gui", "some.fewlens"])
     assert args.project == "some.fewlens" and callable(args.func)
+
+
+def test_cancel_import_keeps_what_was_imported(qtbot, tmp_path, monkeypatch):
+    from app import workers
+
+    monkeypatch.setattr(workers, "CHUNK", 4)
+    path = tmp_path / "c.fewlens"
+    Project.create(path).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(window)
+    window.show()
+    window.ask_use_subfolders = lambda names: False
+    job = window.import_paths([MINI])
+    job.chunk.connect(lambda _chunk: window.banner.cancel_button.click())  # the user clicks Cancel
+    assert window.banner.isVisible()
+    qtbot.waitUntil(lambda: not window.jobs, timeout=60_000)
+    s = window.session
+    assert job.cancelled and 4 <= len(s) < 18
+    assert s.emb.have.all() and s.project.image_count() == len(s)
+    assert not window.banner.isVisible()
+    assert "cancelled" in window.statusBar().currentMessage().lower()
+    window.close()
