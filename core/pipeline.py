@@ -99,7 +99,9 @@ def embed_files(
         check(backbone_id, backbone_fingerprint(spec))
     min_side = int(getattr(spec, "resize_size", 256) or 256)
     prep = _preprocessor(embedder)
-    workers = workers or min(4, (os.cpu_count() or 2))
+    # Decoding big photos is the slow stage (a 12 MP JPEG costs ~10x the network on CPU), so use
+    # most cores, leaving one for the embedder / UI; 2 at least so reading overlaps decoding.
+    workers = workers or min(8, max(2, (os.cpu_count() or 2) - 1))
 
     # Worker tasks.  Cache lookups stay on the calling thread: a project's cache keeps one
     # SQLite connection per thread, and pool threads are short-lived.
