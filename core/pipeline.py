@@ -54,8 +54,14 @@ def backbone_fingerprint(spec: Any) -> str:
         weights = spec.weights_id()
     except Exception:  # a backbone without a weights hash still gets its preprocessing checked
         weights = "?"
+    try:  # core.preprocess may declare a version to bump when its pixels change for the same spec
+        from . import preprocess as _pre
+
+        pre_version = str(getattr(_pre, "PREPROCESS_VERSION", ""))
+    except ImportError:
+        pre_version = ""
     parts = [weights, getattr(spec, "resize_size", None), getattr(spec, "input_size", None),
-             tuple(getattr(spec, "mean", ()) or ()), tuple(getattr(spec, "std", ()) or ())]
+             tuple(getattr(spec, "mean", ()) or ()), tuple(getattr(spec, "std", ()) or ()), pre_version]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 

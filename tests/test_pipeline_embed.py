@@ -189,3 +189,15 @@ def test_works_with_any_cache_offering_get_many_put_many(tmp_path):
     assert emb.n_embedded == 0 and res.n_cached == 7
     # lookups and writes happen on the caller's thread (per-thread SQLite connections)
     assert cache.threads == {threading.current_thread().name}
+
+
+def test_preprocessing_version_bump_invalidates(tmp_path, monkeypatch):
+    import core.preprocess
+
+    files = _make_images(tmp_path, 2)
+    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+        embed_files(files, CountingEmbedder(), cache=cache)
+        monkeypatch.setattr(core.preprocess, "PREPROCESS_VERSION", "test-bump", raising=False)
+        emb = CountingEmbedder()
+        embed_files(files, emb, cache=cache)
+    assert emb.n_embedded == 2
