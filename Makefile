@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Test runs keep exported ONNX models / embeddings out of the user's cache.
 export FEWLENS_CACHE_DIR ?= $(CURDIR)/.cache/fewlens
 
-.PHONY: run test venv screenshots bench clean
+.PHONY: run test venv screenshots bundle clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ test: venv
 
 screenshots: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.screenshots docs
+
+# Desktop bundle (one folder, light CPU build without torch); see packaging/README.md.
+bundle: venv
+	$(BIN)/python -m pip install -q -e '.[bundle]'
+	FEWLENS_BUNDLE=light $(BIN)/pyinstaller --noconfirm packaging/fewlens.spec
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
