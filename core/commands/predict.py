@@ -67,8 +67,7 @@ def _progress_bar(desc: str):
     def update(done: int, total: int) -> None:
         if bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # update() redraws at most every mininterval
 
     return bar, update
 
