@@ -71,3 +71,10 @@ def test_eval_errors_name_the_dataset(capsys, tmp_path):
     assert str(DATA) in err and "needs 5 classes" in err
     assert main(["eval", "--dataset", str(tmp_path / "none"), "--episodes", "3"]) == 1
     assert f"{tmp_path / 'none'}: folder not found" in capsys.readouterr().err
+
+
+def test_classes_restricts_the_dataset(capsys):
+    doc = _eval(capsys, "--ways", "2", "--classes", "Hat", "Shoes")
+    assert doc["classes"] == 2 and doc["images"] == 12
+    assert main(["eval", "--dataset", str(DATA), "--classes", "Hat", "Socks", "--episodes", "2"]) == 1
+    assert "no class folder named 'Socks'" in capsys.readouterr().err
