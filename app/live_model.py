@@ -22,6 +22,11 @@ UNLABELED = -1
 #: logits) stay a few tens of MB even for a 100,000-image project.
 PREDICT_BLOCK = 8192
 
+#: From this many images up, a method other than ProtoNet is preceded by an instant ProtoNet
+#: preview (a matmul), so a label change shows up at once and the slower method refines it.
+PREVIEW_MIN_ROWS = 2000
+INSTANT_METHOD = "protonet"
+
 #: Transductive methods see at most this many unlabeled embeddings (an evenly
 #: spaced sample): their refinement cost grows with the pool, and a few
 #: thousand images already pin down the class clusters.
@@ -114,6 +119,8 @@ class PredictionState:
     confidence: np.ndarray  # (N,) float32, 0 where there is no prediction
     fit_ms: float = 0.0
     predict_ms: float = 0.0
+    #: an instant ProtoNet pass shown while a slower method refines in the background
+    preview: bool = False
 
     @classmethod
     def empty(cls, n: int, generation: int = 0) -> "PredictionState":

@@ -726,7 +726,12 @@ class MainWindow(QMainWindow):
             parts.append(f"{missing:,} missing")
         self.status_counts.setText("  ·  ".join(parts))
         pending = s.pending_embeddings
-        self.status_embedding.setText(f"Analysing {pending:,} images…" if pending else "")
+        if pending:
+            self.status_embedding.setText(f"Analysing {pending:,} images…")
+        elif s.refining:
+            self.status_embedding.setText(f"Refining predictions ({s.method})…")
+        else:
+            self.status_embedding.setText("")
         emb = cached_embedder(s.backbone)
         label = self.device_label or (getattr(emb, "device_label", "") if emb is not None else "")
         self.status_device.setText(label or "Loading model…")

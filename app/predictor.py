@@ -6,6 +6,10 @@ request; a request that arrives while it runs replaces any queued one and the
 running job is told to stop early, so the UI always converges on the newest
 labels after at most one extra refit.  NumPy releases the GIL inside matrix
 products, so the UI thread keeps painting meanwhile.
+
+On large projects a slower method (e.g. transductive) is preceded by an instant
+ProtoNet pass flagged ``preview``: the label change is visible at once, then
+refined when the chosen method finishes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import traceback
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from .live_model import EmbeddingMatrix, PredictionState, fit_predict
+from .live_model import INSTANT_METHOD, PREVIEW_MIN_ROWS, EmbeddingMatrix, PredictionState, fit_predict
 
 
 class LivePredictor(QObject):
@@ -74,6 +78,13 @@ class LivePredictor(QObject):
                 self._pending = None
                 self._running_generation = generation
             try:
+                if method != INSTANT_METHOD and len(labels) >= PREVIEW_MIN_ROWS:
+                    quick = fit_predict(INSTANT_METHOD, data, have, labels, generation,
+                                        cancel=self._superseded, inv_norm=inv_norm)
+                    if self._superseded():
+                        continue
+                    quick.preview = True
+                    self._emit(self.finished, quick)
                 state: PredictionState = fit_predict(method, data, have, labels, generation,
                                                      cancel=self._superseded, inv_norm=inv_norm)
                 if not self._superseded():

@@ -456,7 +456,12 @@ class ProjectSession(QObject):
     @property
     def predictions_current(self) -> bool:
         """True when the predictions shown reflect the latest labels and embeddings."""
-        return self.pred.generation == self._generation and not self.predictor.busy
+        return self.pred.generation == self._generation and not self.pred.preview and not self.predictor.busy
+
+    @property
+    def refining(self) -> bool:
+        """Showing instant preview predictions while the chosen method finishes."""
+        return self.pred.preview
 
     def _on_predictions(self, state: PredictionState) -> None:
         if state.generation < self._rows_generation or len(state.top) > len(self.ids):
@@ -479,12 +484,14 @@ class ProjectSession(QObject):
             np.concatenate([p.probs, np.zeros((extra, p.probs.shape[1]), np.float32)]),
             np.concatenate([p.top, np.full(extra, UNLABELED, np.int64)]),
             np.concatenate([p.confidence, np.zeros(extra, np.float32)]),
+            preview=p.preview,
         )
         self.unknown = np.concatenate([self.unknown, np.zeros(extra, bool)])
 
 
 def _take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:
-    return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index])
+    return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index],
+                           preview=p.preview)
 
 
 def recent_projects() -> list[Path]:

@@ -202,3 +202,23 @@ def test_gallery_filters(session):
     idx = model.index(0)
     assert model.data(idx) == Path(s.paths[model.rows[0]]).name
     assert model.index_of_image(model.image_id(idx)).row() == 0
+
+
+def test_slow_methods_get_an_instant_preview_on_large_projects(tmp_path, qtbot, monkeypatch):
+    from app import live_model, predictor
+
+    monkeypatch.setattr(predictor, "PREVIEW_MIN_ROWS", 10)
+    s = ProjectSession(Project.create(tmp_path / "p.fewlens"))
+    x, y = clusters(10)
+    cids = [s.add_class(n) for n in ("A", "B", "C")]
+    s.add_images([tmp_path / f"{i}.jpg" for i in range(len(x))], [f"h{i}" for i in range(len(x))], x)
+    seen = []
+    s.predictionsChanged.connect(lambda: seen.append(s.pred.preview))
+    s.set_method("softkmeans")
+    for c in range(3):
+        s.set_labels([int(s.ids[r]) for r in np.flatnonzero(y == c)[:2]], cids[c])
+    qtbot.waitUntil(lambda: s.predictions_current, timeout=20_000)
+    assert True in seen and seen[-1] is False and not s.refining  # preview first, the chosen method last
+    assert (s.pred.top == np.array(cids)[y]).mean() > 0.9
+    assert live_model.INSTANT_METHOD == "protonet"
+    s.close()
