@@ -182,10 +182,10 @@ class Embedder:
 
     def logits_batch(self, x: np.ndarray) -> np.ndarray | None:
         """(N, 3, H, W) -> (N, classes) logits of the backbone's own head, or None without a head."""
-        if not self.spec.has_head:
-            return None
         x = np.ascontiguousarray(x, dtype=np.float32)
         if self.device == "cuda":
+            if getattr(self._torch_model, "head", None) is None:
+                return None
             return self._torch_run(x, logits=True)
         if self._logits_output is None:
             return None

@@ -5,7 +5,14 @@ Importing this package never imports torch; building a torch module (``spec.buil
 
 from __future__ import annotations
 
-from .registry import DEFAULT_BACKBONE, backbone_ids, get_backbone, list_backbones, register_backbone
+from .registry import (
+    DEFAULT_BACKBONE,
+    backbone_ids,
+    get_backbone,
+    list_backbones,
+    register_backbone,
+    unregister_backbone,
+)
 from .spec import IMAGENET_MEAN, IMAGENET_STD, TFLITE_UINT8_MEAN, TFLITE_UINT8_STD, BackboneSpec
 
 
@@ -31,4 +38,5 @@ __all__ = [
     "list_backbones",
     "register_backbone",
     "register_user_backbone",
+    "unregister_backbone",
 ]

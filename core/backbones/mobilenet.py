@@ -67,6 +67,13 @@ class QuantizedStem(nn.Module):
         self.register_buffer("qmax", torch.full((), 255.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            # bf16/fp16 cannot hold the accumulator exactly: this layer always runs in float32
+            with torch.autocast(x.device.type, enabled=False):
+                return self._forward(x.float())
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         # the uint8 input the file expects, as integers relative to its zero point
         xq = torch.round(x / self.in_scale)
         acc = self.conv(self.pad(xq))

@@ -52,6 +52,13 @@ def register_backbone(spec: BackboneSpec, replace: bool = False) -> BackboneSpec
     return spec
 
 
+def unregister_backbone(backbone_id: str) -> None:
+    """Forget a registered backbone (e.g. a user model the user removed).  Unknown ids are ignored."""
+    _ensure_bundled()
+    with _lock:
+        _registry.pop(backbone_id, None)
+
+
 def list_backbones() -> list[BackboneSpec]:
     _ensure_bundled()
     with _lock:

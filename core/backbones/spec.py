@@ -79,14 +79,21 @@ class BackboneSpec:
         return self.builder()
 
     def weights_id(self) -> str:
-        """Cache key: the backbone id, a hash of its weights file and the converter version."""
+        """Cache key: a hash of the weights file's bytes and the converter version.
+
+        The file's content, not its path, identifies the model, so a user's weights file gives the
+        same key wherever it lives (the id is hashed only for specs without a weights file).
+        """
         h = hashlib.sha256()
-        h.update(self.id.encode())
         h.update(self.converter_version.encode())
         src = self.onnx_file or self.weights_file
         if src is not None:
             h.update(file_sha256(Path(src)).encode())
-        return f"{_safe(self.id)}-{h.hexdigest()[:16]}"
+            name = self.id if not any(c in self.id for c in "/\\:") else Path(src).stem
+        else:
+            h.update(self.id.encode())
+            name = self.id
+        return f"{_safe(name)}-{h.hexdigest()[:16]}"
 
     def normalization(self) -> str:
         if tuple(self.mean) == TFLITE_UINT8_MEAN and tuple(self.std) == TFLITE_UINT8_STD:

@@ -1,0 +1,231 @@
+"""Embedding speed on this CPU: ONNX Runtime (FewLens' CPU engine) vs torch eager vs LiteRT.
+
+All three run the same backbone on the same preprocessed photos, at batch 1 and batch 32, with the
+same thread count.  LiteRT runs the original quantized uint8 file (the reference the port was made
+from); ORT and torch run the float port.  Preprocessing (decode excluded: resize, crop, normalize)
+is timed separately.  Writes a markdown section to bench/results/embedding.md.
+
+    .venv/bin/python bench/bench_embed.py            # defaults: clothing17 photos, 2 threads
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATA = Path("/work/shared/data/clothing17")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of photos (searched recursively)")
+    p.add_argument("--backbone", default="mobilenet_v2_imagenet")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--images", type=int, default=64, help="photos per timed pass")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes; the median is reported")
+    p.add_argument("--engines", nargs="+", default=["ort", "torch", "litert"], choices=["ort", "torch", "litert"])
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "embedding.md")
+    return p.parse_args(argv)
+
+
+def load_photos(data: Path, n: int):
+    from core.images import find_images, load_image
+
+    paths = find_images([data])[:n] if data.exists() else []
+    if not paths:  # no dataset here: fall back to the repo's bundled photos
+        paths = find_images([ROOT / "assets" / "sample" / "images"])[:n]
+    imgs = [load_image(p) for p in paths]
+    while len(imgs) < n:
+        imgs += imgs[: n - len(imgs)]
+    return imgs, len(paths)
+
+
+def timed(fn, x_batches, repeats: int) -> float:
+    """Median over passes of ms/image for fn applied to every batch in x_batches."""
+    fn(x_batches[0])  # warm-up: allocations, kernel selection
+    n = sum(len(b) for b in x_batches)
+    per_image = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for b in x_batches:
+            fn(b)
+        per_image.append((time.perf_counter() - t0) * 1000 / n)
+    return statistics.median(per_image)
+
+
+def bench_ort(spec, x_batches, threads, repeats):
+    from core.embedder import Embedder
+
+    emb = Embedder(spec.id, device="cpu", threads=threads)
+    return timed(emb.embed_batch, x_batches, repeats)
+
+
+def bench_torch(spec, x_batches, threads, repeats):
+    import torch
+
+    torch.set_num_threads(threads)
+    model = spec.build_torch().eval()
+    tb = [torch.from_numpy(b) for b in x_batches]
+
+    def run(b):
+        with torch.inference_mode():
+            return model(b)
+
+    return timed(run, tb, repeats)
+
+
+def bench_litert(spec, u8_batches, threads, repeats):
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interp = Interpreter(model_path=str(spec.weights_file), num_threads=threads)
+    bs = len(u8_batches[0])
+    note = ""
+    inp = interp.get_input_details()[0]["index"]
+    try:
+        interp.resize_tensor_input(inp, [bs, 224, 224, 3], strict=False)
+        interp.allocate_tensors()
+        batched = True
+    except Exception:  # fixed-shape graph (e.g. a Reshape to [1, classes]): invoke per image
+        interp = Interpreter(model_path=str(spec.weights_file), num_threads=threads)
+        interp.allocate_tensors()
+        batched, note = False, "one image per invoke (graph has a fixed batch of 1)"
+
+    def run(b):
+        if batched:
+            interp.set_tensor(inp, b)
+            interp.invoke()
+        else:
+            for img in b:
+                interp.set_tensor(inp, img[None])
+                interp.invoke()
+
+    return timed(run, u8_batches, repeats), note
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("FEWLENS_CACHE_DIR", str(ROOT / ".cache" / "fewlens"))
+    from core.backbones import get_backbone
+    from core.backbones.onnx_export import onnx_path_for
+    from core.preprocess import crop_uint8, normalize
+
+    spec = get_backbone(args.backbone)
+    onnx_path_for(spec)  # export outside the timed region
+    imgs, n_files = load_photos(args.data, args.images)
+
+    t0 = time.perf_counter()
+    crops = [crop_uint8(im, spec) for im in imgs]
+    x = np.stack([normalize(c, spec) for c in crops])
+    prep_ms = (time.perf_counter() - t0) * 1000 / len(imgs)
+    u8 = np.stack(crops)
+
+    results: dict[tuple[str, int], float] = {}
+    notes: list[str] = []
+    for bs in args.batches:
+        xb = [x[i : i + bs] for i in range(0, len(x) - bs + 1, bs)]
+        ub = [u8[i : i + bs] for i in range(0, len(u8) - bs + 1, bs)]
+        for engine in args.engines:
+            if engine == "ort":
+                results[("ort", bs)] = bench_ort(spec, xb, args.threads, args.repeats)
+            elif engine == "torch":
+                results[("torch", bs)] = bench_torch(spec, xb, args.threads, args.repeats)
+            elif engine == "litert":
+                try:
+                    ms, note = bench_litert(spec, ub, args.threads, args.repeats)
+                except ModuleNotFoundError:
+                    print("ai-edge-litert not installed: skipping the LiteRT reference", file=sys.stderr)
+                    continue
+                results[("litert", bs)] = ms
+                if note and f"LiteRT: {note}" not in notes:
+                    notes.append(f"LiteRT: {note}")
+            print(f"{engine:6s} batch {bs:3d}: {results.get((engine, bs), float('nan')):7.2f} ms/image", flush=True)
+
+    write_report(args, spec, results, prep_ms, n_files, notes, argv)
+    return 0
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_report(args, spec, results, prep_ms, n_files, notes, argv) -> None:
+    import onnxruntime
+
+    try:
+        import torch
+
+        torch_v = torch.__version__
+    except ModuleNotFoundError:
+        torch_v = "n/a"
+    engines = {"ort": "ONNX Runtime (float port, FewLens CPU engine)", "torch": "torch eager (float port)",
+               "litert": "LiteRT (original uint8 file, reference)"}
+    lines = [
+        "## Embedding speed (CPU)",
+        "",
+        f"Backbone `{spec.id}` ({spec.input_size}x{spec.input_size}), {args.threads} threads, {args.images} "
+        f"photos per pass ({n_files} distinct files from `{args.data}`), median of {args.repeats} passes, "
+        "model forward only (preprocessing timed separately).",
+        "",
+        "| engine | " + " | ".join(f"batch {b} ms/image" for b in args.batches) + " |",
+        "|---|" + "---|" * len(args.batches),
+    ]
+    for e in args.engines:
+        if any((e, b) in results for b in args.batches):
+            cells = [f"{results[(e, b)]:.2f}" if (e, b) in results else "n/a" for b in args.batches]
+            lines.append(f"| {engines[e]} | " + " | ".join(cells) + " |")
+    for b in args.batches:
+        if ("ort", b) in results and ("torch", b) in results:
+            lines.append("")
+            lines.append(f"ONNX Runtime vs torch eager at batch {b}: **{results[('torch', b)] / results[('ort', b)]:.2f}x** "
+                         "faster (target >= 2.5x).")
+    lines += [
+        "",
+        f"Preprocessing (resize shorter side to {spec.resize_size}, center crop, normalize; decode excluded): "
+        f"{prep_ms:.2f} ms/image, single thread.",
+    ]
+    lines += [f"{n}." for n in notes]
+    cmd = " ".join(["bench/bench_embed.py"] + (argv if argv is not None else sys.argv[1:]))
+    lines += [
+        "",
+        f"- Command: `FEWLENS_CACHE_DIR=.cache/fewlens .venv/bin/python {cmd}`",
+        f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; machine: {_cpu_name()}, "
+        f"{os.cpu_count()} logical CPUs; load average at the end (1/5/15 min): {_load()}",
+        f"- Versions: onnxruntime {onnxruntime.__version__}, torch {torch_v}, Python {platform.python_version()}",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(lines)
+    args.out.write_text(text)
+    print(f"\nwrote {args.out}\n\n{text}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
