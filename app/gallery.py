@@ -9,6 +9,7 @@ the delegate touches the disk.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,7 +222,7 @@ class GalleryModel(QAbstractListModel):
         row = int(self.rows[index.row()])
         s = self.session
         if role == Qt.ItemDataRole.DisplayRole:
-            return s.paths[row].name
+            return os.path.basename(s.files[row])
         if role == ImageIdRole:
             return int(s.ids[row])
         if role == ImageRowRole:

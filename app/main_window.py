@@ -357,7 +357,8 @@ class MainWindow(QMainWindow):
                 job.cancel()
         if not rows:
             return None
-        job = EmbedMissingJob([(s.paths[r], s.hashes[r]) for r in rows], s.backbone, s.project.embedding_cache)
+        job = EmbedMissingJob([(Path(s.files[r]), s.hashes[r]) for r in rows], s.backbone,
+                              s.project.embedding_cache)
         job.chunk.connect(lambda c, j=job: self.session.set_embeddings(c.hashes, c.vecs, j.backbone)
                           if self.session is s else None)
         return self._start(job, show=len(rows) > 0)
@@ -622,7 +623,7 @@ class MainWindow(QMainWindow):
         if row is None or s.missing[row]:
             self.detail.set_loaded(image_id, None, "This file is missing.", [])
             return
-        job = DetailJob(image_id, s.paths[row], s.backbone)
+        job = DetailJob(image_id, s.file_path(row), s.backbone)
         job.loaded.connect(lambda r: self.detail.set_loaded(r.image_id, r.image, r.error, r.backbone_sees))
         self._detail_job = job
         job.start(self.pool)

@@ -78,7 +78,8 @@ class ProjectSession(QObject):
         self.threshold: float = float(project.get_setting("unknown_threshold", DEFAULT_THRESHOLD))
         self.classes: list[ClassInfo] = []
         self.ids = np.zeros(0, np.int64)
-        self.paths: list[Path] = []
+        # absolute paths as strings: 100k Path objects would cost half a second to build
+        self.files: list[str] = []
         self.hashes: list[str] = []
         self.labels = np.zeros(0, np.int64)
         self.missing = np.zeros(0, bool)
@@ -99,7 +100,7 @@ class ProjectSession(QObject):
     def _load(self) -> None:
         recs = self.project.images()
         self.ids = np.fromiter((r.id for r in recs), np.int64, len(recs))
-        self.paths = [r.path for r in recs]
+        self.files = [r.file for r in recs]
         self.hashes = [r.hash for r in recs]
         self.labels = np.fromiter((UNLABELED if r.class_id is None else r.class_id for r in recs), np.int64, len(recs))
         self.missing = np.fromiter((r.missing for r in recs), bool, len(recs))
@@ -122,6 +123,14 @@ class ProjectSession(QObject):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def file_path(self, row: int) -> Path:
+        return Path(self.files[row])
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every image path (builds N Path objects: for tests and small projects)."""
+        return [Path(f) for f in self.files]
+
     def row_of(self, image_id: int) -> int | None:
         return self._row_of.get(int(image_id))
 
@@ -134,7 +143,7 @@ class ProjectSession(QObject):
         return ImageRow(
             row=row,
             id=int(self.ids[row]),
-            path=self.paths[row],
+            path=Path(self.files[row]),
             label=int(self.labels[row]),
             missing=bool(self.missing[row]),
             embedded=bool(self.emb.have[row]) if row < self.emb.n else False,
@@ -190,14 +199,14 @@ class ProjectSession(QObject):
         for k, (img_id, p, h) in enumerate(zip(ids, paths, hashes)):
             r = self._row_of.get(img_id)
             if r is None:
-                r = len(self.paths)
+                r = len(self.files)
                 self._row_of[img_id] = r
-                self.paths.append(Path(p))
+                self.files.append(os.fspath(p))
                 self.hashes.append(h)
                 new_rows.append(img_id)
             rows[k] = r
         if new_rows:
-            n_old, n = len(self.ids), len(self.paths)
+            n_old, n = len(self.ids), len(self.files)
             self.ids = np.concatenate([self.ids, np.asarray(new_rows, np.int64)])
             self.labels = np.concatenate([self.labels, np.full(n - n_old, UNLABELED, np.int64)])
             self.missing = np.concatenate([self.missing, np.zeros(n - n_old, bool)])
@@ -259,7 +268,7 @@ class ProjectSession(QObject):
             self.ids = self.ids[keep]
             self.labels = self.labels[keep]
             self.missing = self.missing[keep]
-            self.paths = [p for p, k in zip(self.paths, keep) if k]
+            self.files = [p for p, k in zip(self.files, keep) if k]
             self.hashes = [h for h, k in zip(self.hashes, keep) if k]
             self.emb.delete_rows(rows)
             self._hash_index = None
@@ -280,9 +289,9 @@ class ProjectSession(QObject):
         for rec in recs:
             if rec.id in self._row_of:
                 continue
-            r = len(self.paths)
+            r = len(self.files)
             self._row_of[rec.id] = r
-            self.paths.append(rec.path)
+            self.files.append(rec.file)
             self.hashes.append(rec.hash)
             self.ids = np.append(self.ids, rec.id)
             self.labels = np.append(self.labels, UNLABELED if rec.class_id is None else rec.class_id)
@@ -303,7 +312,7 @@ class ProjectSession(QObject):
         self.ids = self.ids[order]
         self.labels = self.labels[order]
         self.missing = self.missing[order]
-        self.paths = [self.paths[i] for i in order]
+        self.files = [self.files[i] for i in order]
         self.hashes = [self.hashes[i] for i in order]
         data, have = self.emb.data[order], self.emb.have[order]
         self.emb = EmbeddingMatrix(data.shape[1])
@@ -324,7 +333,7 @@ class ProjectSession(QObject):
         for rec in recs:
             r = self._row_of.get(rec.id)
             if r is not None:
-                self.paths[r] = rec.path
+                self.files[r] = rec.file
                 self.missing[r] = rec.missing
         self.imagesReset.emit()
 
