@@ -1,0 +1,206 @@
+"""Meta-learning suite benchmarks (issue 3): Lake's Omniglot runs and clothing17 episodes.
+
+    .venv/bin/python bench/bench_meta.py lake [--runs /work/shared/data/omniglot/all_runs.zip]
+        [--configs protonet:omniglot_conv4_protonet ...] [--episodes 600]
+    .venv/bin/python bench/bench_meta.py clothing [--dataset /work/shared/data/clothing17]
+        [--backbone mobilenet_v2_imagenet] [--episodes 600] [--finetune-episodes 20]
+
+``lake`` scores each ``method:backbone[,backbone...]`` config on the 400 official queries and on
+5-way / 20-way 1-shot episodes drawn from the all_runs images, with the same code as
+``fewlens omniglot-lake`` (the equivalent command is printed per row).  ``clothing`` runs every
+method on the same 5-way 1-shot / 5-shot episodes of MobileNet embeddings (the ones
+``fewlens eval`` draws for this seed), with easyfsl's PrototypicalNetworks as a peer on the
+same features; learn2learn's MAML is tried and its import error recorded when it is missing.
+Rows are printed as markdown (with a JSON copy under runs/bench_meta/).  Bench-only
+dependency: ``easyfsl`` (pip install easyfsl); ``learn2learn`` does not build here (see
+bench/results/meta.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("FEWLENS_CACHE_DIR", str(ROOT / ".cache" / "fewlens"))
+
+
+def _header(args) -> str:
+    load = os.getloadavg()
+    return (f"<!-- {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
+            f"`{' '.join(shlex.quote(a) for a in sys.argv)}` -->")
+
+
+def _save(name: str, rows: list[dict]) -> None:
+    d = ROOT / "runs" / "bench_meta"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.json").write_text(json.dumps(rows, indent=2))
+
+
+# --------------------------------------------------------------------------- Lake
+def bench_lake(args) -> None:
+    import torch
+
+    from core.commands.lake import build_scorers
+    from core.meta.lake import load_runs, runs_as_dataset, score_episodes, score_runs
+
+    torch.set_num_threads(1)
+    print(_header(args))
+    print("| method | backbone | TTA | Lake error % (400 queries) | 5-way 1-shot acc % | 20-way 1-shot acc % | sec | command |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for spec in args.configs:
+        method, _, backbone = spec.partition(":")
+        for tta in ([True, False] if args.both_tta else [True]):
+            t0 = time.time()
+            scorers, size, bb = build_scorers(backbone or None, method, tta)
+            runs = load_runs(args.runs, store_size=size * 2)
+            res = score_runs(runs, scorers, size)
+            ds = runs_as_dataset(runs, size)
+            eps = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20)]
+            cmd = (f"fewlens omniglot-lake --runs {args.runs} --method {method} --backbone {bb}"
+                   f"{'' if tta else ' --no-tta'} --episodes {args.episodes} --json")
+            row = {"method": method, "backbone": bb, "tta": tta, "lake_error_pct": res["error_pct"],
+                   "ep5": eps[0], "ep20": eps[1], "sec": round(time.time() - t0, 1), "command": cmd}
+            rows.append(row)
+            print(f"| {method} | {bb} | {'yes' if tta else 'no'} | {res['error_pct']:.2f} | "
+                  f"{100 * eps[0]['accuracy']:.2f} ± {100 * eps[0]['ci95']:.2f} | "
+                  f"{100 * eps[1]['accuracy']:.2f} ± {100 * eps[1]['ci95']:.2f} | {row['sec']} | `{cmd}` |", flush=True)
+    _save("lake", rows)
+
+
+# --------------------------------------------------------------------------- clothing17
+class EasyFSLProtoNet:
+    """easyfsl's PrototypicalNetworks (Euclidean, as shipped) on the same frozen features."""
+
+    name = "easyfsl_protonet"
+    uses_unlabeled = False
+
+    def process_support_set(self, support, labels, unlabeled=None):
+        import torch
+        from easyfsl.methods import PrototypicalNetworks
+
+        self.classes_, y = np.unique(labels, return_inverse=True)
+        self.model = PrototypicalNetworks(torch.nn.Identity())
+        self.model.process_support_set(torch.from_numpy(np.asarray(support, np.float32)), torch.from_numpy(y))
+        return self
+
+    def predict_proba(self, query):
+        import torch
+
+        with torch.no_grad():
+            return torch.softmax(self.model(torch.from_numpy(np.asarray(query, np.float32))), 1).numpy()
+
+
+def bench_clothing(args) -> None:
+    import torch
+
+    from core.embedder import Embedder
+    from core.embedding_cache import EmbeddingCache
+    from core.episodes import EpisodeSampler, FolderDataset, evaluate
+    from core.pipeline import embed_files
+
+    torch.set_num_threads(1)
+    ds = FolderDataset.from_folder(args.dataset)
+    emb = Embedder(args.backbone, device="cpu")
+    res = embed_files(ds.paths, emb, cache=EmbeddingCache.default())
+    ds, feats = ds.with_embeddings(res.embeddings)
+    print(_header(args))
+    print(f"| method | backbone | 5-way {' | 5-way '.join(f'{s}-shot acc %' for s in args.shots)} | ms/episode | command |")
+    print("|---|---|" + "---|" * len(args.shots) + "---|---|")
+    methods = list(args.methods)
+    try:
+        import easyfsl  # noqa: F401
+
+        methods.append("easyfsl_protonet")
+    except ImportError as e:
+        print(f"<!-- easyfsl unavailable: {e} -->")
+    try:
+        import learn2learn  # noqa: F401
+    except ImportError as e:
+        print(f"<!-- learn2learn unavailable: {e} -->")
+    rows = []
+    for m in methods:
+        cells, ms = [], []
+        for shots in args.shots:
+            sampler = EpisodeSampler(ds.labels, 5, shots, args.queries, seed=args.seed)
+            t0 = time.time()
+            method = EasyFSLProtoNet if m == "easyfsl_protonet" else m
+            out = evaluate(feats, sampler(args.episodes), method)
+            ms.append(1000 * (time.time() - t0) / args.episodes)
+            cells.append(out.summary())
+        cmd = (f"fewlens eval --dataset {args.dataset} --ways 5 --shots {{{','.join(map(str, args.shots))}}} "
+               f"--queries {args.queries} --episodes {args.episodes} --seed {args.seed} --backbone {args.backbone} "
+               f"--method {m} --json") if m != "easyfsl_protonet" else \
+            f"python bench/bench_meta.py clothing --methods (peer only) --episodes {args.episodes}"
+        rows.append({"method": m, "backbone": args.backbone, "results": cells, "ms_per_episode": ms, "command": cmd})
+        acc = " | ".join(f"{c['accuracy_pct']:.2f} ± {c['ci95_pct']:.2f} (ECE {c['ece_pct']:.1f})" for c in cells)
+        print(f"| {m} | {args.backbone} | {acc} | {' / '.join(f'{x:.0f}' for x in ms)} | `{cmd}` |", flush=True)
+    if args.finetune_episodes:
+        rows.append(_bench_finetune(args, ds))
+    _save(f"clothing_{args.backbone}", rows)
+
+
+def _bench_finetune(args, ds) -> dict:
+    """Image-level fine-tuning on the first ``finetune_episodes`` of the same episodes (it is slow on CPU)."""
+    from core.episodes import EpisodeSampler
+    from core.images import load_image
+    from core.methods.transfer import FineTune
+
+    cells = []
+    for shots in args.shots:
+        sampler = EpisodeSampler(ds.labels, 5, shots, args.queries, seed=args.seed)
+        accs, t0 = [], time.time()
+        for ep in sampler(args.finetune_episodes):
+            sup = [load_image(ds.paths[i]) for i in ep.support]
+            qry = [load_image(ds.paths[i]) for i in ep.query]
+            m = FineTune(backbone=args.backbone).process_support_images(sup, ep.support_labels)
+            probs = m.predict_proba_images(qry)
+            accs.append(float((m.classes_[probs.argmax(1)] == ep.query_labels).mean()))
+        a = np.asarray(accs)
+        cells.append({"accuracy": 100 * a.mean(), "ci95": 100 * 1.96 * a.std(ddof=1) / np.sqrt(len(a)),
+                      "episodes": len(a), "sec_per_episode": (time.time() - t0) / len(a)})
+    acc = " | ".join(f"{c['accuracy']:.2f} ± {c['ci95']:.2f} ({c['episodes']} ep)" for c in cells)
+    print(f"| finetune (last block + head) | {args.backbone} | {acc} | "
+          f"{' / '.join('%.0f' % (1000 * c['sec_per_episode']) for c in cells)} | "
+          f"`python bench/bench_meta.py clothing --methods --finetune-episodes {args.finetune_episodes}` |", flush=True)
+    return {"method": "finetune", "results": cells}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("lake")
+    a.add_argument("--runs", default="/work/shared/data/omniglot/all_runs.zip")
+    a.add_argument("--configs", nargs="+", default=["protonet:omniglot_conv4_protonet"],
+                   help="method:backbone[,backbone] (bundled ids or checkpoint paths)")
+    a.add_argument("--episodes", type=int, default=600)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--both-tta", action="store_true", help="also score every config without TTA")
+    a.set_defaults(func=bench_lake)
+    c = sub.add_parser("clothing")
+    c.add_argument("--dataset", default="/work/shared/data/clothing17")
+    c.add_argument("--backbone", default="mobilenet_v2_imagenet")
+    c.add_argument("--methods", nargs="*", default=["protonet", "siamese", "relation", "maml", "linear_probe"])
+    c.add_argument("--shots", type=int, nargs="+", default=[1, 5])
+    c.add_argument("--queries", type=int, default=15)
+    c.add_argument("--episodes", type=int, default=600)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--finetune-episodes", type=int, default=0)
+    c.set_defaults(func=bench_clothing)
+    args = ap.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
