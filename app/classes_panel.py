@@ -112,7 +112,7 @@ class ClassesPanel(QFrame):
         self.add_button = QPushButton("+  Add class")
         self.add_button.setProperty("role", "primary")
         self.add_button.setToolTip("Add a class (you can rename it right away)")
-        self.add_button.clicked.connect(self.addRequested)
+        self.add_button.clicked.connect(lambda: self.addRequested.emit())
         self.empty = QLabel("No classes yet.\nAdd one, or drop a folder whose subfolders are named by class.")
         self.empty.setProperty("role", "hint")
         self.empty.setWordWrap(True)
@@ -139,8 +139,8 @@ class ClassesPanel(QFrame):
 
     def refresh(self) -> None:
         s = self.session
-        classes = s.classes if s else []
-        counts = s.class_counts() if s else {}
+        classes = s.classes if s is not None else []
+        counts = s.class_counts() if s is not None else {}
         self._updating = True
         try:
             if self.list.count() != len(classes):
@@ -198,7 +198,7 @@ class ClassesPanel(QFrame):
             return
         cid = it.data(ClassIdRole)
         name = (it.data(Qt.ItemDataRole.DisplayRole) or "").strip()
-        c = self.session.class_by_id(cid) if self.session else None
+        c = self.session.class_by_id(cid) if self.session is not None else None
         if c is not None and name and name != c.name:
             self.renameRequested.emit(cid, name)
         else:

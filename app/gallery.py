@@ -206,7 +206,7 @@ class GalleryModel(QAbstractListModel):
         return int(self.session.ids[self.rows[index.row()]])
 
     def index_of_image(self, image_id: int) -> QModelIndex:
-        r = self.session.row_of(image_id) if self.session else None
+        r = self.session.row_of(image_id) if self.session is not None else None
         if r is None:
             return QModelIndex()
         if self._pos is None or len(self._pos) != len(self.session):

@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         self.classes_panel.colorRequested.connect(self.choose_class_color)
         self.classes_panel.mergeRequested.connect(self.merge_classes)
         self.classes_panel.deleteRequested.connect(self.delete_class)
-        self.classes_panel.classActivated.connect(lambda cid: self.set_filter(GalleryFilter("class", cid)))
+        self.classes_panel.classActivated.connect(self._class_clicked)
 
         self.model = GalleryModel()
         self.gallery = GalleryView()
@@ -598,8 +598,12 @@ class MainWindow(QMainWindow):
         if self.model.rowCount() and not self.gallery.selected_ids():
             self.gallery.setCurrentIndex(self.model.index(0))
 
+    def _class_clicked(self, class_id: int) -> None:
+        self.set_filter(GalleryFilter("class", class_id))
+        self.gallery.setFocus()  # number keys keep labeling the gallery selection
+
     def _update_filter_count(self) -> None:
-        n = len(self.session) if self.session else 0
+        n = len(self.session) if self.session is not None else 0
         self.filter_bar.set_count(self.model.rowCount(), n)
 
     def _thumb_ready(self, image_id: int) -> None:

@@ -123,6 +123,9 @@ class ProjectSession(QObject):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __bool__(self) -> bool:  # an empty project is still a session (len() would say False)
+        return True
+
     def file_path(self, row: int) -> Path:
         return Path(self.files[row])
 

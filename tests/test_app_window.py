@@ -14,6 +14,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QLineEdit  # noqa: E402
 
 from app.live_model import UNLABELED  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
@@ -179,4 +180,29 @@ def test_cancel_import_keeps_what_was_imported(qtbot, tmp_path, monkeypatch):
     assert s.emb.have.all() and s.project.image_count() == len(s)
     assert not window.banner.isVisible()
     assert "cancelled" in window.statusBar().currentMessage().lower()
+    window.close()
+
+
+def test_add_class_button_then_type_its_name(qtbot, tmp_path):
+    path = tmp_path / "n.fewlens"
+    Project.create(path).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.mouseClick(window.classes_panel.add_button, Qt.MouseButton.LeftButton)
+    s = window.session
+    assert [c.name for c in s.classes] == ["Class 1"]
+    editors = window.classes_panel.list.viewport().findChildren(QLineEdit)  # opened on the new class
+    assert len(editors) == 1 and editors[0].text() == "Class 1"
+    editor = editors[0]
+    editor.selectAll()
+    qtbot.keyClicks(editor, "Sneakers")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # the delegate commits on the next event-loop turn
+    qtbot.waitUntil(lambda: [c.name for c in s.classes] == ["Sneakers"], timeout=5_000)
+    assert [c.name for c in s.project.classes()] == ["Sneakers"]
+    window.undo_stack.undo()  # rename undone, then the add
+    assert [c.name for c in s.classes] == ["Class 1"]
+    window.undo_stack.undo()
+    assert s.classes == []
     window.close()
