@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFrame,
     QLabel,
     QListWidget,
@@ -149,17 +150,25 @@ class ClassesPanel(QFrame):
                     it = QListWidgetItem()
                     it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
                     self.list.addItem(it)
+            editing = self.list.state() == QAbstractItemView.State.EditingState
             for k, c in enumerate(classes):
                 it = self.list.item(k)
-                if self.list.isPersistentEditorOpen(it):
-                    continue
-                it.setData(Qt.ItemDataRole.DisplayRole, c.name)
-                it.setData(ClassIdRole, c.id)
-                it.setData(ColorRole, c.color)
-                it.setData(KeyRole, str(k + 1) if k < 9 else "")
-                it.setData(CountsRole, counts.get(c.id, (0, 0)))
-                it.setToolTip(f"{c.name}: press {k + 1} to label the selected images" if k < 9 else c.name)
-                it.setSelected(c.id == self.active_class)
+                if editing and it is self.list.currentItem():
+                    continue  # setting its data would reset what the user is typing
+                values = {
+                    Qt.ItemDataRole.DisplayRole: c.name,
+                    ClassIdRole: c.id,
+                    ColorRole: c.color,
+                    KeyRole: str(k + 1) if k < 9 else "",
+                    CountsRole: counts.get(c.id, (0, 0)),
+                    Qt.ItemDataRole.ToolTipRole: (f"{c.name}: press {k + 1} to label the selected images"
+                                                  if k < 9 else c.name),
+                }
+                for role, value in values.items():
+                    if it.data(role) != value:  # only real changes: each setData repaints
+                        it.setData(role, value)
+                if it.isSelected() != (c.id == self.active_class):
+                    it.setSelected(c.id == self.active_class)
         finally:
             self._updating = False
         self.empty.setVisible(not classes)
