@@ -130,8 +130,11 @@ class EmbeddingCache:
         if not vectors:
             return
         rows = [(h, backbone_id, np.ascontiguousarray(v, dtype=_F32).tobytes()) for h, v in vectors.items()]
-        with self._lock, self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO embeddings(hash, backbone, vec) VALUES (?,?,?)", rows)
+        try:
+            with self._lock, self._transaction():
+                self._db.executemany("INSERT OR REPLACE INTO embeddings(hash, backbone, vec) VALUES (?,?,?)", rows)
+        except sqlite3.Error as e:  # disk full, read-only folder, locked for too long
+            raise ProjectError(self.path or "embedding cache", f"cannot write the embedding cache ({e})") from None
 
     def count(self, backbone_id: str | None = None) -> int:
         with self._lock:

@@ -102,3 +102,14 @@ def test_attaching_to_a_connection_mid_transaction_does_not_commit_it(tmp_path):
     assert con.in_transaction
     con.execute("ROLLBACK")
     assert con.execute("SELECT COUNT(*) FROM labels").fetchone()[0] == 0
+
+
+def test_write_failure_is_a_clear_error(tmp_path):
+    db = tmp_path / "ro.sqlite"
+    with EmbeddingCache(db) as c:
+        c.put_many("b", {"h": np.ones(2, np.float32)})
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    c = EmbeddingCache(connection=con)  # e.g. a project opened from a read-only share
+    assert c.get("h", "b").tolist() == [1, 1]
+    with pytest.raises(ProjectError, match="cannot write the embedding cache"):
+        c.put_many("b", {"x": np.ones(2, np.float32)})
