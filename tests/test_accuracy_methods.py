@@ -146,7 +146,7 @@ def test_feature_transform_centers_on_pool_and_normalizes():
     np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, rtol=1e-5)
     # the pool's mean direction is removed: pooled transformed vectors nearly cancel out
     assert np.linalg.norm(z.mean(0)) < 0.2
-    t_support = FeatureTransform(center="pool").fit(x, None)  # no pool yet: falls back to the support set
+    t_support = FeatureTransform(center="pool").fit(x, None)  # no pool yet: the labeled images alone
     np.testing.assert_allclose(t_support.mean_, FeatureTransform(center="support").fit(x).mean_)
     np.testing.assert_allclose(power_transform(np.array([4.0, -9.0], np.float32), 0.5), [2.0, -3.0], rtol=1e-4)
     with pytest.raises(ValueError):
@@ -179,3 +179,26 @@ def test_support_unknown_threshold():
     # 1-shot: nothing can be held out
     assert support_unknown_threshold(make, sx[::4], sy[::4]) is None
     assert support_unknown_threshold(make, sx[:4], np.zeros(4, int)) is None
+
+
+def test_fast_similarity_matches_the_explicit_transform():
+    rng = np.random.default_rng(2)
+    x = np.maximum(rng.normal(1, 1, (40, D)), 0).astype(np.float32)
+    pool = np.maximum(rng.normal(1, 1, (100, D)), 0).astype(np.float32)
+    dirs = rng.normal(0, 1, (4, D)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    t = FeatureTransform(beta=0.5).fit(x[:5], pool)
+    np.testing.assert_allclose(t.similarity(x, dirs), t(x) @ dirs.T, atol=2e-5)
+    signed = x - 1.0  # negative values: the general path
+    np.testing.assert_allclose(t.similarity(signed, dirs), t(signed) @ dirs.T, atol=2e-5)
+
+
+def test_tiny_pool_does_not_break_predictions():
+    # `fewlens predict` passes just the handful of query images as the pool
+    task_hits, plain_hits = [], []
+    for seed in range(20):
+        sx, sy, qx, qy, _ = episode(200 + seed, ways=3, shots=2, queries=1, pool=0, distractors=False)
+        m = get_method("softkmeans").process_support_set(sx, sy, unlabeled=qx[:1])
+        task_hits.append((m.predict(qx).top == qy).mean())
+        plain_hits.append((get_method("protonet").process_support_set(sx, sy).predict(qx).top == qy).mean())
+    assert np.mean(task_hits) >= np.mean(plain_hits) - 0.05

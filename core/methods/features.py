@@ -10,8 +10,8 @@ bench/bench_accuracy.py:
   so a mean (prototype) describes a class better.
 * centering on a reference mean (SimpleShot "CL2N"): subtracting the mean of
   the project's images removes the shared component.  The reference is the
-  unlabeled pool when there is one (what the app has: the whole project),
-  else the support set itself.
+  labeled plus unlabeled images (what the app has: the whole project), or
+  the labeled images alone.
 * L2 normalization so similarity is angular.
 """
 
@@ -38,8 +38,8 @@ def power_transform(x: np.ndarray, beta: float = 0.5, eps: float = 1e-6) -> np.n
 class FeatureTransform:
     """``x -> l2(power(x) - mean)`` with the mean fitted on a reference set.
 
-    ``center`` picks the reference: ``"pool"`` (the unlabeled images, falling
-    back to the support set when there are none), ``"support"`` or ``"none"``.
+    ``center`` picks the reference: ``"pool"`` (support plus unlabeled images),
+    ``"support"`` (labeled images only) or ``"none"``.
     """
 
     beta: float = 1.0
@@ -59,8 +59,11 @@ class FeatureTransform:
         if self.center == "none":
             self.mean_ = None
             return self
-        ref = unlabeled if (self.center == "pool" and unlabeled is not None and len(unlabeled)) else support
-        self.mean_ = self._base(ref).mean(0, dtype=np.float64).astype(np.float32)
+        ref = self._base(support)
+        if self.center == "pool" and unlabeled is not None and len(unlabeled):
+            # the labeled images count too: a pool of one or two images must not define "the average photo"
+            ref = np.concatenate([ref, self._base(unlabeled)])
+        self.mean_ = ref.mean(0, dtype=np.float64).astype(np.float32)
         return self
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -68,3 +71,25 @@ class FeatureTransform:
         if self.mean_ is not None:
             x = x - self.mean_
         return l2_normalize(x).astype(np.float32, copy=False)
+
+    def similarity(self, x: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """``self(x) @ directions.T`` for unit ``directions`` (C, D), without materializing ``self(x)``.
+
+        The GUI scores every image of the project after each label change; for
+        the default settings (sqrt power, L2 first, centering) this needs one
+        elementwise sqrt, one row sum and one (N, D) x (D, C + 1) product:
+        with b = sqrt(x) / ||sqrt(x)||, ||sqrt(x)||^2 = sum(x) and
+        ||b - m||^2 = 1 - 2 b.m + ||m||^2.
+        """
+        x = np.asarray(x, np.float32)
+        eps = np.float32(1e-6)
+        fast = self.beta == 0.5 and self.normalize_first and self.mean_ is not None and (x.size == 0 or x.min() >= 0)
+        if not fast:
+            return self(x) @ directions.T
+        m = self.mean_
+        both = np.concatenate([directions, m[None]]).T.astype(np.float32)  # (D, C + 1)
+        raw = np.sqrt(x + eps) @ both  # (N, C + 1)
+        inv = 1.0 / np.sqrt(np.maximum(x.sum(1, dtype=np.float64) + x.shape[1] * float(eps), 1e-12))
+        dots = raw * inv[:, None].astype(np.float32)  # b @ [directions; m]
+        norm_sq = np.maximum(1.0 - 2.0 * dots[:, -1] + float(m @ m), 1e-12)
+        return ((dots[:, :-1] - (m @ directions.T)[None]) / np.sqrt(norm_sq)[:, None]).astype(np.float32)

@@ -88,7 +88,7 @@ class SoftKMeansProtoNet(FewShotMethod):
         self.prototypes_ = protos.astype(np.float32)
 
     def logits(self, q: np.ndarray) -> np.ndarray:
-        return self.temperature * (self.transform(q) @ self.prototypes_.T)
+        return self.temperature * self.transform.similarity(q, self.prototypes_)
 
     def _scores(self, q):
         return softmax(self.logits(q)).astype(np.float32)
