@@ -121,6 +121,8 @@ class PredictionState:
     predict_ms: float = 0.0
     #: an instant ProtoNet pass shown while a slower method refines in the background
     preview: bool = False
+    #: "unknown" threshold estimated from the labeled images (leave-one-out), None if too few
+    auto_threshold: float | None = None
 
     @classmethod
     def empty(cls, n: int, generation: int = 0) -> "PredictionState":
@@ -181,6 +183,34 @@ def cosine_scorer(method):
         return softmax(logits, axis=1).astype(np.float32, copy=False)
 
     return score
+
+
+#: Leave-one-out refits for the automatic threshold use at most this many labeled images
+#: per class (an evenly spaced subset): enough for a quantile, cheap to refit.
+AUTO_THRESHOLD_PER_CLASS = 20
+
+
+def auto_unknown_threshold(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray) -> float | None:
+    """The confidence below which a prediction is "unknown", from the labeled images alone.
+
+    Each labeled image is held out in turn and predicted by the method fitted on the
+    others (``core.methods.calibration.support_unknown_threshold``); an image the model is
+    less sure about than ~90 % of those held-out examples is flagged.  Transductive
+    methods are refitted without the unlabeled pool here, to keep this cheap.
+    """
+    from core.methods.calibration import support_unknown_threshold
+
+    rows = np.flatnonzero((labels != UNLABELED) & have[: len(labels)])
+    picked = []
+    for c in np.unique(labels[rows]):
+        r = rows[labels[rows] == c]
+        if len(r) > AUTO_THRESHOLD_PER_CLASS:
+            r = r[np.linspace(0, len(r) - 1, AUTO_THRESHOLD_PER_CLASS).astype(np.int64)]
+        picked.append(r)
+    if not picked:
+        return None
+    rows = np.concatenate(picked)
+    return support_unknown_threshold(lambda: get_method(method_name), emb[rows], labels[rows])
 
 
 def fit_predict(

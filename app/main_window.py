@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QColor, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
+    QCheckBox,
     QColorDialog,
     QComboBox,
     QFileDialog,
@@ -249,6 +250,11 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.method_combo)
         tb.addSeparator()
         tb.addWidget(QLabel("Unknown below"))
+        self.threshold_auto = QCheckBox("Auto")
+        self.threshold_auto.setToolTip("Pick the threshold from your labeled images: an image the model is "
+                                       "less sure about than almost all of them is marked unknown")
+        self.threshold_auto.toggled.connect(self._threshold_auto_toggled)
+        tb.addWidget(self.threshold_auto)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(0, 95)
         self.threshold_slider.setSingleStep(5)
@@ -286,6 +292,7 @@ class MainWindow(QMainWindow):
         for sig in (session.imagesReset, session.rowsAppended, session.labelsChanged, session.classesChanged,
                     session.predictionsChanged, session.embeddingsChanged):
             sig.connect(self._schedule_status)
+        session.predictionsChanged.connect(self._sync_threshold)
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self._sync_toolbar()
         self.filter_bar.show_filter(GalleryFilter())
@@ -314,10 +321,21 @@ class MainWindow(QMainWindow):
                 k = combo.count() - 1
             combo.setCurrentIndex(k)
             combo.blockSignals(False)
-        self.threshold_slider.blockSignals(True)
-        self.threshold_slider.setValue(round(s.threshold * 100))
-        self.threshold_slider.blockSignals(False)
-        self.threshold_value.setText(f"{round(s.threshold * 100)}%")
+        self._sync_threshold()
+
+    def _sync_threshold(self, *_args) -> None:
+        """Show the threshold in use (in Auto mode it follows every refit)."""
+        s = self.session
+        if s is None:
+            return
+        value = round(s.effective_threshold * 100)
+        for w in (self.threshold_slider, self.threshold_auto):
+            w.blockSignals(True)
+        self.threshold_auto.setChecked(s.auto_threshold)
+        self.threshold_slider.setValue(value)
+        for w in (self.threshold_slider, self.threshold_auto):
+            w.blockSignals(False)
+        self.threshold_value.setText(f"{value}%")
 
     def _update_enabled(self) -> None:
         has = self.session is not None
@@ -649,8 +667,16 @@ class MainWindow(QMainWindow):
     def _threshold_moved(self, value: int) -> None:
         self.threshold_value.setText(f"{value}%")
         if self.session is not None:
-            self.session.set_threshold(value / 100.0, persist=False)
+            self.session.set_threshold(value / 100.0, persist=False)  # a manual value: Auto off
+            self.threshold_auto.blockSignals(True)
+            self.threshold_auto.setChecked(False)
+            self.threshold_auto.blockSignals(False)
             self._threshold_timer.start()
+
+    def _threshold_auto_toggled(self, auto: bool) -> None:
+        if self.session is not None:
+            self.session.set_auto_threshold(auto)
+            self._sync_threshold()
 
     def _persist_threshold(self) -> None:
         if self.session is not None:

@@ -20,7 +20,14 @@ import traceback
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from .live_model import INSTANT_METHOD, PREVIEW_MIN_ROWS, EmbeddingMatrix, PredictionState, fit_predict
+from .live_model import (
+    INSTANT_METHOD,
+    PREVIEW_MIN_ROWS,
+    EmbeddingMatrix,
+    PredictionState,
+    auto_unknown_threshold,
+    fit_predict,
+)
 
 
 class LivePredictor(QObject):
@@ -87,6 +94,12 @@ class LivePredictor(QObject):
                     self._emit(self.finished, quick)
                 state: PredictionState = fit_predict(method, data, have, labels, generation,
                                                      cancel=self._superseded, inv_norm=inv_norm)
+                if self._superseded():
+                    continue
+                try:
+                    state.auto_threshold = auto_unknown_threshold(method, data, have, labels)
+                except Exception:  # a threshold estimate is a convenience; predictions still count
+                    traceback.print_exc()
                 if not self._superseded():
                     self._emit(self.finished, state)
             except Exception as e:  # a method failing must not kill live updates

@@ -76,6 +76,8 @@ class ProjectSession(QObject):
         method = project.get_setting("method") or DEFAULT_METHOD
         self.method: str = method if method in method_names() else DEFAULT_METHOD
         self.threshold: float = float(project.get_setting("unknown_threshold", DEFAULT_THRESHOLD))
+        # "Auto": the threshold comes from the labeled images (leave-one-out) on every refit
+        self.auto_threshold: bool = bool(project.get_setting("unknown_threshold_auto", True))
         self.classes: list[ClassInfo] = []
         self.ids = np.zeros(0, np.int64)
         # absolute paths as strings: 100k Path objects would cost half a second to build
@@ -442,17 +444,33 @@ class ProjectSession(QObject):
         self.predictionsChanged.emit()
 
     def set_threshold(self, threshold: float, persist: bool = True) -> None:
-        """Unknown threshold: a vectorised compare, no refit.  ``persist=False`` while a
-        slider is dragged (the window persists the final value)."""
+        """A manual unknown threshold (turns Auto off): a vectorised compare, no refit.
+        ``persist=False`` while a slider is dragged (the window persists the final value)."""
         self.threshold = float(threshold)
+        self.auto_threshold = False
         if persist:
             self.project.set_setting("unknown_threshold", self.threshold)
+            self.project.set_setting("unknown_threshold_auto", False)
         self._apply_threshold()
         self.settingsChanged.emit()
         self.predictionsChanged.emit()
 
+    def set_auto_threshold(self, auto: bool) -> None:
+        self.auto_threshold = bool(auto)
+        self.project.set_setting("unknown_threshold_auto", self.auto_threshold)
+        self._apply_threshold()
+        self.settingsChanged.emit()
+        self.predictionsChanged.emit()
+
+    @property
+    def effective_threshold(self) -> float:
+        """The threshold in use: the estimated one in Auto mode (when there is one)."""
+        if self.auto_threshold and self.pred.auto_threshold is not None:
+            return float(self.pred.auto_threshold)
+        return self.threshold
+
     def _apply_threshold(self) -> None:
-        self.unknown = (self.pred.top != UNLABELED) & (self.pred.confidence < self.threshold)
+        self.unknown = (self.pred.top != UNLABELED) & (self.pred.confidence < self.effective_threshold)
 
     # ------------------------------------------------------------------ predictions
     def request_refit(self, rows_changed: bool = False) -> None:
@@ -478,6 +496,8 @@ class ProjectSession(QObject):
     def _on_predictions(self, state: PredictionState) -> None:
         if state.generation < self._rows_generation or len(state.top) > len(self.ids):
             return  # rows were removed/reordered meanwhile; a newer request is already queued
+        if state.auto_threshold is None and state.preview:
+            state.auto_threshold = self.pred.auto_threshold  # keep the last estimate during a preview
         self.pred = state
         self._grow_predictions(len(self.ids))  # rows appended since the request: no prediction yet
         self._apply_threshold()
@@ -497,13 +517,14 @@ class ProjectSession(QObject):
             np.concatenate([p.top, np.full(extra, UNLABELED, np.int64)]),
             np.concatenate([p.confidence, np.zeros(extra, np.float32)]),
             preview=p.preview,
+            auto_threshold=p.auto_threshold,
         )
         self.unknown = np.concatenate([self.unknown, np.zeros(extra, bool)])
 
 
 def _take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:
     return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index],
-                           preview=p.preview)
+                           preview=p.preview, auto_threshold=p.auto_threshold)
 
 
 def recent_projects() -> list[Path]:

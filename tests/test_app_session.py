@@ -107,16 +107,21 @@ def test_predictions_follow_labels(session, qtbot):
     qtbot.waitUntil(lambda: s.predictions_current, timeout=10_000)
     assert fox.id not in set(s.pred.top.tolist())
     # the unknown threshold is applied without a refit
+    # Auto (the default): a threshold from the labeled images, held out one at a time
+    assert s.auto_threshold and s.pred.auto_threshold is not None and 0 < s.pred.auto_threshold <= 1
+    assert (s.unknown == (s.pred.confidence < s.pred.auto_threshold)).all()
     gen = s.pred.generation
     cut = float(np.median(s.pred.confidence))
     s.set_threshold(cut)
     assert (s.unknown == (s.pred.confidence < cut)).all() and 0 < s.unknown.sum() < len(s)
-    assert s.pred.generation == gen
+    assert s.pred.generation == gen and not s.auto_threshold  # a manual value turns Auto off
     assert s.project.get_setting("unknown_threshold") == pytest.approx(cut)
+    assert s.project.get_setting("unknown_threshold_auto") is False
 
 
 def test_label_accept_and_remove_undo_redo(session, qtbot):
     s, stack = session, QUndoStack()
+    s.set_threshold(0.0)  # nothing "unknown": every prediction can be accepted
     before = labels_of(s)
     target = [int(i) for i in s.ids[s.labels == UNLABELED][:3]]
     stack.push(undo.LabelCommand(s, target, s.classes[0].id))
@@ -181,6 +186,7 @@ def test_class_commands_undo_redo(session):
 
 def test_gallery_filters(session):
     s = session
+    s.set_threshold(0.0)
     model = GalleryModel(s)
     assert model.rowCount() == 30
     model.set_filter(GalleryFilter("labeled"))

@@ -49,6 +49,7 @@ def labeled_window(qtbot, tmp_path, monkeypatch):
     assert sorted(c.name for c in s.classes) == ["Hat", "Pants", "Shoes"] and s.labeled_count == 18
     keep = {int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[:2]}
     s.set_labels([int(i) for i in s.ids if int(i) not in keep], None)
+    s.set_threshold(0.0)  # a manual threshold: no prediction is "unknown" here
     qtbot.waitUntil(lambda: idle(window), timeout=20_000)
     window.photos = photos
     yield window
