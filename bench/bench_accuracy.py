@@ -277,6 +277,47 @@ def run_timing(args) -> str:
     return "\n".join(out) + "\n"
 
 
+def run_calibration(args) -> str:
+    """Fit the default method's output temperature on the selection classes; ECE before/after on every split."""
+    from core.episodes import run_episode
+    from core.methods.calibration import expected_calibration_error, fit_temperature, scaled_probs
+
+    ds, table = feature_table(args.dataset, set())
+    parts = splits(ds, args.split_seed, args.select)
+    collected: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for s in parts:
+        sub = ds.subset(parts[s])
+        keep = np.isin(np.asarray(ds.paths, object), np.asarray(sub.paths, object))
+        feats = table["crop"][keep]
+        for k in args.shots:
+            for pool in args.pool:
+                eps = sample_episodes(sub.labels, args.ways, k, args.queries, args.episodes, seed=args.seed,
+                                      unlabeled_pool=pool)
+                sims, labels, probs = [], [], []
+                for ep in eps:
+                    m = get_method(DEFAULT_METHOD, **args.default_kwargs)
+                    probs.append(run_episode(feats, ep, m))
+                    t = getattr(m, "temperature_", None) or m.temperature
+                    sims.append(m.logits(feats[ep.query]) / t)  # cosine similarities
+                    labels.append(ep.query_labels)
+                collected[s, k, pool] = (np.concatenate(sims), np.concatenate(labels), np.concatenate(probs))
+    sel = [v for (s, _, _), v in collected.items() if s == "selection"]
+    fitted = fit_temperature(np.concatenate([a for a, _, _ in sel]), np.concatenate([b for _, b, _ in sel]))
+    out = [f"#### Output temperature of `{DEFAULT_METHOD}`: one temperature fitted on the selection classes (all shots "
+           f"and pools pooled, NLL): {fitted:.1f}", "",
+           "Per shot count (selection classes): " + ", ".join(
+               f"{k}-shot {fit_temperature(np.concatenate([a for (s, kk, _), (a, _, _) in collected.items() if s == 'selection' and kk == k]), np.concatenate([b for (s, kk, _), (_, b, _) in collected.items() if s == 'selection' and kk == k])):.1f}"
+               for k in args.shots) + ".", "",
+           "| split | shots | pool M | ECE, fixed T=10, % | ECE, one fitted T, % | ECE, the method's own T, % |",
+           "|---|---|---|---|---|---|"]
+    for (s, k, pool), (sim, lab, probs) in collected.items():
+        fixed = expected_calibration_error(scaled_probs(sim, 10.0), lab) * 100
+        one = expected_calibration_error(scaled_probs(sim, fitted), lab) * 100
+        own = expected_calibration_error(probs, lab) * 100
+        out.append(f"| {s} | {k} | {pool} | {fixed:.1f} | {one:.1f} | {own:.1f} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default=DATASET)
@@ -292,6 +333,7 @@ def main(argv=None) -> int:
     ap.add_argument("--default-kwargs", default="", help="k=v,... passed to the default method (for trying settings)")
     ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
     ap.add_argument("--timing-images", type=int, default=10_000)
+    ap.add_argument("--calibrate", action="store_true", help="fit the default method's output temperature")
     ap.add_argument("--out", type=Path, help="also write the markdown here")
     args = ap.parse_args(argv)
     kw = {}
@@ -301,7 +343,7 @@ def main(argv=None) -> int:
     args.default_kwargs = kw
 
     t0 = time.time()
-    body = run_timing(args) if args.timing else run_accuracy(args)
+    body = run_timing(args) if args.timing else run_calibration(args) if args.calibrate else run_accuracy(args)
     load = os.getloadavg()
     meta = (f"Command: `{' '.join(['OMP_NUM_THREADS=' + os.environ.get('OMP_NUM_THREADS', '(unset)'), '.venv/bin/python', 'bench/bench_accuracy.py', *(argv if argv is not None else sys.argv[1:])])}`  \n"
             f"Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "

@@ -202,3 +202,14 @@ def test_tiny_pool_does_not_break_predictions():
         task_hits.append((m.predict(qx).top == qy).mean())
         plain_hits.append((get_method("protonet").process_support_set(sx, sy).predict(qx).top == qy).mean())
     assert np.mean(task_hits) >= np.mean(plain_hits) - 0.05
+
+
+def test_output_temperature_grows_with_labels_and_can_be_fixed():
+    sx, sy, qx, qy, ux = episode(23, ways=3, shots=5)
+    one = get_method("softkmeans").process_support_set(sx[::5], sy[::5], unlabeled=ux)
+    five = get_method("softkmeans").process_support_set(sx, sy, unlabeled=ux)
+    assert one.temperature_ < five.temperature_
+    fixed = get_method("softkmeans", temperature=10.0).process_support_set(sx, sy, unlabeled=ux)
+    assert fixed.temperature_ == 10.0
+    # temperature changes confidence, never the ranking
+    np.testing.assert_array_equal(fixed.predict(qx).top, five.predict(qx).top)

@@ -17,7 +17,7 @@ METHODS: dict[str, str] = {
     "softkmeans": "core.methods.transductive:SoftKMeansProtoNet",
 }
 
-DEFAULT_METHOD = "protonet"
+DEFAULT_METHOD = "softkmeans"
 
 
 def method_names() -> list[str]:

@@ -30,6 +30,15 @@ from .base import FewShotMethod, l2_normalize, softmax
 from .features import FeatureTransform
 
 
+CALIBRATED_T1 = 4.5
+CALIBRATED_SHOT_EXPONENT = 0.29
+
+
+def calibrated_temperature(shots_per_class: float) -> float:
+    """Output temperature that makes confidence match accuracy for this many labels per class."""
+    return CALIBRATED_T1 * max(float(shots_per_class), 1.0) ** CALIBRATED_SHOT_EXPONENT
+
+
 class SoftKMeansProtoNet(FewShotMethod):
     name = "softkmeans"
     uses_unlabeled = True
@@ -42,7 +51,7 @@ class SoftKMeansProtoNet(FewShotMethod):
         assign_temperature: float = 20.0,
         unlabeled_weight: float = 0.5,
         reject: float | None = 0.2,
-        temperature: float = 10.0,
+        temperature: float | None = None,
         max_unlabeled: int = 2000,
         seed: int = 0,
     ):
@@ -54,8 +63,11 @@ class SoftKMeansProtoNet(FewShotMethod):
         self.assign_temperature = assign_temperature
         self.unlabeled_weight = unlabeled_weight
         self.reject = reject
-        # output temperature: scales cosine similarity into the softmax that users read as confidence
+        # output temperature: scales cosine similarity into the softmax that users read as confidence.
+        # None: grows with the labels per class, T = 4.5 * shots ** 0.29, fitted by NLL on the
+        # 10 selection classes of clothing17 (1-shot 4.5, 2: 5.7, 5: 7.3, 10: 8.7; bench --calibrate)
         self.temperature = temperature
+        self.temperature_: float = temperature if temperature is not None else CALIBRATED_T1
         self.max_unlabeled = max_unlabeled
         self.seed = seed
         self.prototypes_: np.ndarray | None = None
@@ -76,6 +88,7 @@ class SoftKMeansProtoNet(FewShotMethod):
         onehot[np.arange(len(y)), y] = 1.0
         label_sums = onehot.T @ s
         counts = onehot.sum(0)
+        self.temperature_ = self.temperature if self.temperature is not None else calibrated_temperature(counts.mean())
         protos = l2_normalize(label_sums / counts[:, None])
         if pool is not None and self.iterations and self.unlabeled_weight > 0:
             u = self.transform(pool)
@@ -88,7 +101,7 @@ class SoftKMeansProtoNet(FewShotMethod):
         self.prototypes_ = protos.astype(np.float32)
 
     def logits(self, q: np.ndarray) -> np.ndarray:
-        return self.temperature * self.transform.similarity(q, self.prototypes_)
+        return self.temperature_ * self.transform.similarity(q, self.prototypes_)
 
     def _scores(self, q):
         return softmax(self.logits(q)).astype(np.float32)
