@@ -187,10 +187,11 @@ def test_fast_similarity_matches_the_explicit_transform():
     pool = np.maximum(rng.normal(1, 1, (100, D)), 0).astype(np.float32)
     dirs = rng.normal(0, 1, (4, D)).astype(np.float32)
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    t = FeatureTransform(beta=0.5).fit(x[:5], pool)
-    np.testing.assert_allclose(t.similarity(x, dirs), t(x) @ dirs.T, atol=2e-5)
-    signed = x - 1.0  # negative values: the general path
-    np.testing.assert_allclose(t.similarity(signed, dirs), t(signed) @ dirs.T, atol=2e-5)
+    for beta in (0.5, 1.0, 0.7):
+        t = FeatureTransform(beta=beta).fit(x[:5], pool)
+        np.testing.assert_allclose(t.similarity(x, dirs), t(x) @ dirs.T, atol=2e-5)
+        signed = x - 1.0  # negative values
+        np.testing.assert_allclose(t.similarity(signed, dirs), t(signed) @ dirs.T, atol=2e-5)
 
 
 def test_tiny_pool_does_not_break_predictions():

@@ -56,40 +56,56 @@ class FeatureTransform:
         return l2_normalize(x) if self.normalize_first else x
 
     def fit(self, support: np.ndarray, unlabeled: np.ndarray | None = None) -> "FeatureTransform":
-        if self.center == "none":
-            self.mean_ = None
-            return self
-        ref = self._base(support)
-        if self.center == "pool" and unlabeled is not None and len(unlabeled):
-            # the labeled images count too: a pool of one or two images must not define "the average photo"
-            ref = np.concatenate([ref, self._base(unlabeled)])
-        self.mean_ = ref.mean(0, dtype=np.float64).astype(np.float32)
+        self.fit_transform(support, unlabeled)
         return self
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = self._base(x)
+    def fit_transform(self, support: np.ndarray, unlabeled: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fit the mean and return (transformed support, transformed unlabeled or None)."""
+        s = self._base(support)
+        u = self._base(unlabeled) if unlabeled is not None and len(unlabeled) else None
+        if self.center == "none":
+            self.mean_ = None
+        else:
+            # the labeled images count too: a pool of one or two images must not define "the average photo"
+            ref = np.concatenate([s, u]) if (self.center == "pool" and u is not None) else s
+            self.mean_ = ref.mean(0, dtype=np.float64).astype(np.float32)
+        return self._finish(s), (self._finish(u) if u is not None else None)
+
+    def _finish(self, base: np.ndarray) -> np.ndarray:
         if self.mean_ is not None:
-            x = x - self.mean_
-        return l2_normalize(x).astype(np.float32, copy=False)
+            base = base - self.mean_
+        return l2_normalize(base).astype(np.float32, copy=False)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._finish(self._base(x))
 
     def similarity(self, x: np.ndarray, directions: np.ndarray) -> np.ndarray:
         """``self(x) @ directions.T`` for unit ``directions`` (C, D), without materializing ``self(x)``.
 
-        The GUI scores every image of the project after each label change; for
-        the default settings (sqrt power, L2 first, centering) this needs one
-        elementwise sqrt, one row sum and one (N, D) x (D, C + 1) product:
-        with b = sqrt(x) / ||sqrt(x)||, ||sqrt(x)||^2 = sum(x) and
-        ||b - m||^2 = 1 - 2 b.m + ||m||^2.
+        The GUI scores every image of the project after each label change.  With
+        b = base(x) of unit length, ||b - m||^2 = 1 - 2 b.m + ||m||^2, so the
+        centered, re-normalized similarity needs only one (N, D) x (D, C + 1)
+        product and one row norm (plus one elementwise sqrt for beta = 0.5,
+        where ||sqrt(x)||^2 = sum(x)).
         """
         x = np.asarray(x, np.float32)
         eps = np.float32(1e-6)
-        fast = self.beta == 0.5 and self.normalize_first and self.mean_ is not None and (x.size == 0 or x.min() >= 0)
-        if not fast:
+        if not (self.normalize_first and self.mean_ is not None and self.beta in (0.5, 1.0)):
             return self(x) @ directions.T
         m = self.mean_
         both = np.concatenate([directions, m[None]]).T.astype(np.float32)  # (D, C + 1)
-        raw = np.sqrt(x + eps) @ both  # (N, C + 1)
-        inv = 1.0 / np.sqrt(np.maximum(x.sum(1, dtype=np.float64) + x.shape[1] * float(eps), 1e-12))
-        dots = raw * inv[:, None].astype(np.float32)  # b @ [directions; m]
+        if self.beta == 1.0:
+            raw = x @ both  # (N, C + 1)
+            norm_x = np.sqrt(np.einsum("ij,ij->i", x, x))
+        else:
+            if x.size and x.min() < 0:  # sign-preserving power: no shortcut
+                return self(x) @ directions.T
+            root = np.add(x, eps)
+            np.sqrt(root, out=root)
+            raw = root @ both
+            del root
+            norm_x = np.sqrt(x.sum(1) + x.shape[1] * eps)  # ||sqrt(x + eps)||^2 = sum(x) + D eps
+        dots = raw / np.maximum(norm_x, 1e-12)[:, None]  # b @ [directions; m] with b = base(x), unit length
         norm_sq = np.maximum(1.0 - 2.0 * dots[:, -1] + float(m @ m), 1e-12)
         return ((dots[:, :-1] - (m @ directions.T)[None]) / np.sqrt(norm_sq)[:, None]).astype(np.float32)

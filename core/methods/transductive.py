@@ -3,8 +3,9 @@
 A labeling app has what a benchmark does not: every unlabeled image of the
 project is already embedded.  This method uses them twice:
 
-1. Feature transform fitted on the pool (core.methods.features): square-root
-   power transform, centering on the pool mean, L2 normalization.
+1. Feature transform fitted on the pool (core.methods.features): L2
+   normalization, centering on the mean of the project's images, L2 again
+   (a square-root power transform is an option; it measured no better here).
 2. Soft k-means (Ren et al. 2018, "Meta-learning for semi-supervised few-shot
    classification"): start from the labeled class means, softly assign every
    unlabeled image to the prototypes, recompute the prototypes from the
@@ -45,14 +46,14 @@ class SoftKMeansProtoNet(FewShotMethod):
 
     def __init__(
         self,
-        beta: float = 0.5,
+        beta: float = 1.0,
         center: str = "pool",
         iterations: int = 3,
         assign_temperature: float = 20.0,
         unlabeled_weight: float = 0.5,
         reject: float | None = 0.2,
         temperature: float | None = None,
-        max_unlabeled: int = 2000,
+        max_unlabeled: int = 1000,
         seed: int = 0,
     ):
         super().__init__()
@@ -81,8 +82,7 @@ class SoftKMeansProtoNet(FewShotMethod):
 
     def _fit(self, x, y, unlabeled):
         pool = self._sample_pool(unlabeled)
-        self.transform.fit(x, pool)
-        s = self.transform(x)
+        s, u = self.transform.fit_transform(x, pool)
         c = len(self.classes_)
         onehot = np.zeros((len(y), c), np.float32)
         onehot[np.arange(len(y)), y] = 1.0
@@ -90,8 +90,7 @@ class SoftKMeansProtoNet(FewShotMethod):
         counts = onehot.sum(0)
         self.temperature_ = self.temperature if self.temperature is not None else calibrated_temperature(counts.mean())
         protos = l2_normalize(label_sums / counts[:, None])
-        if pool is not None and self.iterations and self.unlabeled_weight > 0:
-            u = self.transform(pool)
+        if u is not None and self.iterations and self.unlabeled_weight > 0:
             for _ in range(self.iterations):
                 logits = self.assign_temperature * (u @ protos.T)
                 if self.reject is not None:
