@@ -433,7 +433,8 @@ class MainWindow(QMainWindow):
             use_labels = answer
         s = self.session
         job = ImportJob(ImportPlan(paths, use_labels), s.backbone, s.project.embedding_cache)
-        job.chunk.connect(lambda c, j=job: self._import_chunk(j, c))
+        # chunks of a project the user has since closed are dropped, not added to the new one
+        job.chunk.connect(lambda c, j=job: self._import_chunk(j, c) if self.session is s else None)
         job.finished.connect(self._import_done)
         return self._start(job)
 
@@ -547,8 +548,11 @@ class MainWindow(QMainWindow):
 
     def remove_selection(self) -> None:
         ids = self.selected_ids()
-        if self.session is not None and ids:
-            self._push(undo.RemoveImagesCommand(self.session, ids))
+        if self.session is not None and ids and self._push(undo.RemoveImagesCommand(self.session, ids)):
+            n = len(ids)
+            self.statusBar().showMessage(
+                f"Removed {n} image{'s' if n != 1 else ''} from the project (files stay on disk). "
+                "Ctrl+Z brings them back.", 6000)
 
     # ================================================================== classes
     def _next_class_name(self) -> str:

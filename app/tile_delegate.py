@@ -29,6 +29,9 @@ class TileDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self._session = session_getter  # callable -> ProjectSession | None (the session can change)
         self.thumbs = thumbs
+        self._colors: dict[str, QColor] = {}
+        self._fonts_key: str | None = None
+        self._fonts: tuple = ()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
         return tile_size(self.thumbs.size)
@@ -45,11 +48,9 @@ class TileDelegate(QStyledItemDelegate):
         card = QRectF(option.rect.adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN))
 
         # card
-        path = QPainterPath()
-        path.addRoundedRect(card, 8, 8)
-        p.fillPath(path, QColor("#eef4ff") if selected else QColor(SURFACE))
-        p.setPen(QPen(QColor(ACCENT) if selected else QColor("#c7cdd6" if hover else BORDER), 2.5 if selected else 1))
-        p.drawPath(path)
+        p.setBrush(self._color("#eef4ff" if selected else SURFACE))
+        p.setPen(QPen(self._color(ACCENT if selected else ("#c7cdd6" if hover else BORDER)), 2.5 if selected else 1))
+        p.drawRoundedRect(card, 8, 8)
 
         # thumbnail area
         inner = card.adjusted(4, 4, -4, -(BAND))
@@ -63,12 +64,28 @@ class TileDelegate(QStyledItemDelegate):
         p.restore()
 
     # ------------------------------------------------------------------ parts
+    def _color(self, hex_color: str) -> QColor:
+        c = self._colors.get(hex_color)
+        if c is None:
+            c = self._colors[hex_color] = QColor(hex_color)
+        return c
+
+    def _fonts_for(self, base: QFont) -> tuple[QFont, QFont, QFont, QFontMetrics, QFontMetrics]:
+        """(regular, bold, small bold, metrics, bold metrics), built once per base font:
+        painting runs for every visible tile on every repaint."""
+        key = base.key()
+        if self._fonts_key != key:
+            bold = QFont(base)
+            bold.setBold(True)
+            small = QFont(bold)
+            small.setPointSizeF(base.pointSizeF() * 0.85)
+            self._fonts = (QFont(base), bold, small, QFontMetrics(base), QFontMetrics(bold))
+            self._fonts_key = key
+        return self._fonts
+
     def _paint_thumb(self, p: QPainter, area: QRectF, info: ImageRow) -> None:
-        clip = QPainterPath()
-        clip.addRoundedRect(area, 5, 5)
         p.save()
-        p.setClipPath(clip)
-        p.fillRect(area, QColor("#f1f3f6"))
+        p.fillRect(area, self._color("#f1f3f6"))
         img = None if info.missing else self.thumbs.get(info.id, info.path)
         if img is not None and not img.isNull():
             w, h = img.width(), img.height()
@@ -100,23 +117,19 @@ class TileDelegate(QStyledItemDelegate):
         p.drawText(QRectF(area.x(), c.y() + 14, area.width(), 20), Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_caption(self, p: QPainter, band: QRectF, info: ImageRow, session: ProjectSession) -> None:
-        font = QFont(p.font())
-        fm = QFontMetrics(font)
+        font, bold, small_bold, fm, bfm = self._fonts_for(p.font())
         if info.label != UNLABELED:
             c = session.class_by_id(info.label)
             if c is None:
                 return
             # solid chip = a label the user gave
-            bold = QFont(font)
-            bold.setBold(True)
-            bfm = QFontMetrics(bold)
             text = bfm.elidedText(c.name, Qt.TextElideMode.ElideRight, int(band.width()) - 38)
             chip_w = min(band.width(), bfm.horizontalAdvance(text) + 38)
             chip = QRectF(band.x(), band.y() + 2, chip_w, 24)
-            cp = QPainterPath()
-            cp.addRoundedRect(chip, 12, 12)
-            p.fillPath(cp, QColor(c.color))
-            fg = QColor(readable_on(c.color))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(self._color(c.color))
+            p.drawRoundedRect(chip, 12, 12)
+            fg = self._color(readable_on(c.color))
             # check mark
             p.setPen(QPen(fg, 2, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
             x0, y0 = chip.x() + 10, chip.center().y()
@@ -131,52 +144,48 @@ class TileDelegate(QStyledItemDelegate):
             pct = f"{info.confidence:.0%}"
             pct_w = fm.horizontalAdvance("100%") + 2
             top = QRectF(band.x(), band.y(), band.width(), 20)
-            color = QColor(MUTED) if info.unknown else QColor(c.color)
+            color = self._color(MUTED if info.unknown else c.color)
+            p.setFont(font)
             if info.unknown:
                 # hollow "?" badge: the model is not sure enough to name a class
                 badge = QRectF(top.x(), top.center().y() - 8, 16, 16)
-                p.setPen(QPen(QColor(MUTED), 1.5))
+                p.setPen(QPen(self._color(MUTED), 1.5))
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.drawEllipse(badge)
-                f = QFont(font)
-                f.setBold(True)
-                f.setPointSizeF(font.pointSizeF() * 0.85)
-                p.setFont(f)
+                p.setFont(small_bold)
                 p.drawText(badge, Qt.AlignmentFlag.AlignCenter, "?")
                 p.setFont(font)
-                text = fm.elidedText("unknown", Qt.TextElideMode.ElideRight, int(top.width() - 22 - pct_w))
-                p.setPen(QColor(MUTED))
+                text = "unknown"
+                p.setPen(self._color(MUTED))
             else:
                 dot = QRectF(top.x() + 2, top.center().y() - 5, 10, 10)
                 p.setPen(Qt.PenStyle.NoPen)
-                p.setBrush(QColor(c.color))
+                p.setBrush(color)
                 p.drawEllipse(dot)
                 text = fm.elidedText(c.name, Qt.TextElideMode.ElideRight, int(top.width() - 22 - pct_w))
-                p.setPen(QColor(TEXT))
+                p.setPen(self._color(TEXT))
             p.drawText(top.adjusted(20, 0, -pct_w, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-            p.setPen(QColor(MUTED))
+            p.setPen(self._color(MUTED))
             p.drawText(top, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, pct)
             # confidence bar
             bar = QRectF(band.x(), band.y() + 24, band.width(), 5)
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor("#e5e7eb"))
+            p.setBrush(self._color("#e5e7eb"))
             p.drawRoundedRect(bar, 2.5, 2.5)
             fill = QRectF(bar.x(), bar.y(), max(5.0, bar.width() * info.confidence), bar.height())
             p.setBrush(color)
             p.drawRoundedRect(fill, 2.5, 2.5)
             return
         # no prediction yet
-        p.setPen(QColor(MUTED))
+        p.setPen(self._color(MUTED))
         if info.missing:
             text = info.path.name
         elif not info.embedded:
             text = "analysing…"
-        elif not session.classes or session.labeled_count == 0:
-            text = info.path.name
+        elif session.pred.class_ids.size == 0:
+            text = info.path.name  # nothing labeled yet: the file name says what the tile is
         else:
-            text = "…"
-        f = QFont(font)
-        f.setItalic(not info.embedded and not info.missing)
-        p.setFont(f)
+            text = "…"  # embedded after the last refit; the next one covers it
+        p.setFont(font)
         p.drawText(QRectF(band.x(), band.y(), band.width(), 22), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                   QFontMetrics(f).elidedText(text, Qt.TextElideMode.ElideMiddle, int(band.width())))
+                   fm.elidedText(text, Qt.TextElideMode.ElideMiddle, int(band.width())))
