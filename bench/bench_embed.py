@@ -53,57 +53,54 @@ def load_photos(data: Path, n: int):
     return imgs, len(paths)
 
 
-def timed(fn, x_batches, repeats: int) -> float:
-    """Median over passes of ms/image for fn applied to every batch in x_batches."""
-    fn(x_batches[0])  # warm-up: allocations, kernel selection
-    n = sum(len(b) for b in x_batches)
-    per_image = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for b in x_batches:
-            fn(b)
-        per_image.append((time.perf_counter() - t0) * 1000 / n)
-    return statistics.median(per_image)
+def one_pass(fn, batches) -> float:
+    """ms/image for fn applied to every batch once."""
+    n = sum(len(b) for b in batches)
+    t0 = time.perf_counter()
+    for b in batches:
+        fn(b)
+    return (time.perf_counter() - t0) * 1000 / n
 
 
-def bench_ort(spec, x_batches, threads, repeats):
+def make_ort(spec, threads):
     from core.embedder import Embedder
 
-    emb = Embedder(spec.id, device="cpu", threads=threads)
-    return timed(emb.embed_batch, x_batches, repeats)
+    return Embedder(spec.id, device="cpu", threads=threads).embed_batch, ""
 
 
-def bench_torch(spec, x_batches, threads, repeats):
+def make_torch(spec, threads):
     import torch
 
     torch.set_num_threads(threads)
     model = spec.build_torch().eval()
-    tb = [torch.from_numpy(b) for b in x_batches]
 
     def run(b):
         with torch.inference_mode():
-            return model(b)
+            return model(torch.from_numpy(b))
 
-    return timed(run, tb, repeats)
+    return run, ""
 
 
-def bench_litert(spec, u8_batches, threads, repeats):
+def make_litert(spec, threads, batch: int):
     from ai_edge_litert.interpreter import Interpreter
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interp = Interpreter(model_path=str(spec.weights_file), num_threads=threads)
-    bs = len(u8_batches[0])
-    note = ""
+    def interpreter():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Interpreter(model_path=str(spec.weights_file), num_threads=threads)
+
+    interp, batched, note = interpreter(), False, ""
     inp = interp.get_input_details()[0]["index"]
-    try:
-        interp.resize_tensor_input(inp, [bs, 224, 224, 3], strict=False)
+    if batch > 1:
+        try:
+            interp.resize_tensor_input(inp, [batch, spec.input_size, spec.input_size, 3], strict=False)
+            interp.allocate_tensors()
+            batched = True
+        except Exception:  # fixed-shape graph (a Reshape to [1, classes]): invoke per image
+            interp = interpreter()
+            note = "one image per invoke at batch > 1 (the graph has a fixed batch of 1)"
+    if not batched:
         interp.allocate_tensors()
-        batched = True
-    except Exception:  # fixed-shape graph (e.g. a Reshape to [1, classes]): invoke per image
-        interp = Interpreter(model_path=str(spec.weights_file), num_threads=threads)
-        interp.allocate_tensors()
-        batched, note = False, "one image per invoke (graph has a fixed batch of 1)"
 
     def run(b):
         if batched:
@@ -114,7 +111,7 @@ def bench_litert(spec, u8_batches, threads, repeats):
                 interp.set_tensor(inp, img[None])
                 interp.invoke()
 
-    return timed(run, u8_batches, repeats), note
+    return run, note
 
 
 def main(argv=None) -> int:
@@ -126,6 +123,7 @@ def main(argv=None) -> int:
 
     spec = get_backbone(args.backbone)
     onnx_path_for(spec)  # export outside the timed region
+    args.load_start = _load()
     imgs, n_files = load_photos(args.data, args.images)
 
     t0 = time.perf_counter()
@@ -139,21 +137,29 @@ def main(argv=None) -> int:
     for bs in args.batches:
         xb = [x[i : i + bs] for i in range(0, len(x) - bs + 1, bs)]
         ub = [u8[i : i + bs] for i in range(0, len(u8) - bs + 1, bs)]
+        runners = {}
         for engine in args.engines:
-            if engine == "ort":
-                results[("ort", bs)] = bench_ort(spec, xb, args.threads, args.repeats)
-            elif engine == "torch":
-                results[("torch", bs)] = bench_torch(spec, xb, args.threads, args.repeats)
-            elif engine == "litert":
-                try:
-                    ms, note = bench_litert(spec, ub, args.threads, args.repeats)
-                except ModuleNotFoundError:
-                    print("ai-edge-litert not installed: skipping the LiteRT reference", file=sys.stderr)
-                    continue
-                results[("litert", bs)] = ms
-                if note and f"LiteRT: {note}" not in notes:
-                    notes.append(f"LiteRT: {note}")
-            print(f"{engine:6s} batch {bs:3d}: {results.get((engine, bs), float('nan')):7.2f} ms/image", flush=True)
+            try:
+                if engine == "ort":
+                    runners[engine] = (*make_ort(spec, args.threads), xb)
+                elif engine == "torch":
+                    runners[engine] = (*make_torch(spec, args.threads), xb)
+                else:
+                    runners[engine] = (*make_litert(spec, args.threads, bs), ub)
+            except ModuleNotFoundError as e:
+                print(f"{engine}: {e}; skipped", file=sys.stderr)
+        for fn, note, batches in runners.values():
+            fn(batches[0])  # warm-up: allocations, kernel selection
+            if note and f"LiteRT: {note}" not in notes:
+                notes.append(f"LiteRT: {note}")
+        # engines interleaved pass by pass, so a load spike from other processes hits all of them
+        times: dict[str, list[float]] = {e: [] for e in runners}
+        for _ in range(args.repeats):
+            for engine, (fn, _, batches) in runners.items():
+                times[engine].append(one_pass(fn, batches))
+        for engine, ts in times.items():
+            results[(engine, bs)] = statistics.median(ts)
+            print(f"{engine:6s} batch {bs:3d}: {results[(engine, bs)]:7.2f} ms/image", flush=True)
 
     write_report(args, spec, results, prep_ms, n_files, notes, argv)
     return 0
@@ -217,7 +223,7 @@ def write_report(args, spec, results, prep_ms, n_files, notes, argv) -> None:
         "",
         f"- Command: `FEWLENS_CACHE_DIR=.cache/fewlens .venv/bin/python {cmd}`",
         f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; machine: {_cpu_name()}, "
-        f"{os.cpu_count()} logical CPUs; load average at the end (1/5/15 min): {_load()}",
+        f"{os.cpu_count()} logical CPUs; load average (1/5/15 min) at start {args.load_start}, at end {_load()}",
         f"- Versions: onnxruntime {onnxruntime.__version__}, torch {torch_v}, Python {platform.python_version()}",
         "",
     ]

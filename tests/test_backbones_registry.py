@@ -82,3 +82,31 @@ def test_cli_bad_user_model_is_one_line_error(tmp_path, capsys):
     assert main(["backbones", "--add", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("fewlens: error:") and str(bad) in err and len(err.splitlines()) == 1
+
+
+def test_meta_trained_backbones_are_listed(monkeypatch):
+    """core.meta.checkpoints.bundled_backbone_specs() feeds list_backbones(), imported lazily."""
+    import sys
+    import types
+
+    from core.backbones import registry
+
+    plugin = types.ModuleType("core.meta.checkpoints")
+    plugin.bundled_backbone_specs = lambda: [
+        BackboneSpec(id="omniglot_test_conv4", title="Conv-4", embed_dim=64, license="MIT", source="test",
+                     input_size=28, resize_size=28)
+    ]
+    monkeypatch.setitem(sys.modules, "core.meta.checkpoints", plugin)
+    monkeypatch.setattr(registry, "_registry", {})
+    monkeypatch.setattr(registry, "_bundled_loaded", False)
+    ids = [s.id for s in list_backbones()]
+    assert ids[:4] == list(BUNDLED) and "omniglot_test_conv4" in ids
+
+    # a broken plug-in must not hide the bundled backbones
+    def broken():
+        raise RuntimeError("corrupt checkpoint")
+
+    plugin.bundled_backbone_specs = broken
+    monkeypatch.setattr(registry, "_registry", {})
+    monkeypatch.setattr(registry, "_bundled_loaded", False)
+    assert [s.id for s in list_backbones()] == list(BUNDLED)

@@ -12,6 +12,9 @@ from core.backbones import get_backbone, list_backbones, register_user_backbone,
 from core.embedder import Embedder
 from core.errors import ModelFileError
 
+# the tiny fixtures use the (fast) TorchScript ONNX exporter, deprecated upstream
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 @pytest.fixture(autouse=True)
 def _forget_user_backbones():

@@ -153,32 +153,29 @@ def _head_key_prefix(model, parent, where) -> str:
     return ""
 
 
-class _TorchvisionBackbone:
-    """Factory for the embedding wrapper (defined lazily: torch is imported only here)."""
+def _embedding_model(model, parent, where):
+    """``model`` with its final Linear swapped for Identity: forward -> embedding, classify -> logits."""
+    import torch.nn as nn
 
-    @staticmethod
-    def wrap(model, parent, where):
-        import torch.nn as nn
+    class TorchvisionEmbedder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if isinstance(parent, nn.Sequential):
+                head, parent[where] = parent[where], nn.Identity()
+            else:
+                head = getattr(parent, where)
+                setattr(parent, where, nn.Identity())
+            self.body = model
+            self.head = head
+            self.embed_dim = head.in_features
 
-        class Wrapped(nn.Module):
-            def __init__(self):
-                super().__init__()
-                head = parent[where] if isinstance(parent, nn.Sequential) else getattr(parent, where)
-                if isinstance(parent, nn.Sequential):
-                    parent[where] = nn.Identity()
-                else:
-                    setattr(parent, where, nn.Identity())
-                self.body = model
-                self.head = head
-                self.embed_dim = head.in_features
+        def forward(self, x):
+            return self.body(x).flatten(1)
 
-            def forward(self, x):
-                return self.body(x).flatten(1)
+        def classify(self, x):
+            return self.head(self.forward(x))
 
-            def classify(self, x):
-                return self.head(self.forward(x))
-
-        return Wrapped()
+    return TorchvisionEmbedder()
 
 
 def _torchvision_spec(p: Path, arch: str, id, title, mean, std, input_size, resize_size, labels) -> BackboneSpec:
@@ -202,7 +199,7 @@ def _torchvision_spec(p: Path, arch: str, id, title, mean, std, input_size, resi
     def build():
         m = _build_torchvision(p, arch, _load_state_dict(p))
         parent, where, _ = _find_head(m)
-        return _TorchvisionBackbone.wrap(m, parent, where).eval()
+        return _embedding_model(m, parent, where).eval()
 
     size = input_size or 224
     return BackboneSpec(
@@ -227,16 +224,13 @@ def _build_torchvision(p: Path, arch: str, state: dict):
     import torchvision
 
     # The classifier's size comes from the file, so fine-tuned models with any class count load.
-    num_classes = None
-    probe = torchvision.models.get_model(arch, weights=None)
-    found = _find_head(probe)
+    model = torchvision.models.get_model(arch, weights=None)
+    found = _find_head(model)
     if found is not None:
-        key = _head_key_prefix(probe, found[0], found[1]) + "weight"
-        if key in state and state[key].ndim == 2:
-            num_classes = int(state[key].shape[0])
-    model = probe if num_classes in (None, found[2].out_features if found else None) else (
-        torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
-    )
+        key = _head_key_prefix(model, found[0], found[1]) + "weight"
+        weight = state.get(key)
+        if weight is not None and weight.ndim == 2 and weight.shape[0] != found[2].out_features:
+            model = torchvision.models.get_model(arch, weights=None, num_classes=int(weight.shape[0]))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
