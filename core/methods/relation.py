@@ -18,14 +18,14 @@ class RelationMethod(FewShotMethod):
     name = "relation"
 
     def __init__(self, weights: str | None = None, backbone: str | None = None, hidden: int = 64,
-                 steps: int = 80, lr: float = 5e-3, views: int = 4, seed: int = 0):
+                 steps: int = 60, lr: float = 5e-3, batch: int = 32, seed: int = 0):
         super().__init__()
         self.weights = weights
         self.backbone = backbone
         self.hidden = hidden
         self.steps = steps
         self.lr = lr
-        self.views = views
+        self.batch = batch
         self.seed = seed
         self.head = None
         self.protos_: np.ndarray | None = None
@@ -53,9 +53,10 @@ class RelationMethod(FewShotMethod):
                 gen = torch.Generator().manual_seed(self.seed)
                 opt = torch.optim.Adam(head.parameters(), lr=self.lr)
                 for _ in range(self.steps):
-                    v = feature_views(xt, self.views, 0.3, 0.05, gen)
-                    logits = head.pairwise(v, self.protos_)
-                    loss = F.cross_entropy(logits * 1.0, yt.repeat(self.views))
+                    # a random batch of noisy support views as queries against every class
+                    pick = torch.randint(len(xt), (self.batch,), generator=gen)
+                    v = feature_views(xt[pick], 1, 0.3, 0.05, gen)
+                    loss = F.cross_entropy(head.pairwise(v, self.protos_), yt[pick])
                     opt.zero_grad()
                     loss.backward()
                     opt.step()

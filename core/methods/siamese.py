@@ -18,13 +18,13 @@ class SiameseMethod(FewShotMethod):
     name = "siamese"
 
     def __init__(self, weights: str | None = None, backbone: str | None = None, steps: int = 30,
-                 lr: float = 0.01, views: int = 4, seed: int = 0):
+                 lr: float = 0.01, batch: int = 32, seed: int = 0):
         super().__init__()
         self.weights = weights
         self.backbone = backbone
         self.steps = steps
         self.lr = lr
-        self.views = views
+        self.batch = batch
         self.seed = seed
         self.head = None
         self.calib_ = (1.0, 0.0)
@@ -58,12 +58,12 @@ class SiameseMethod(FewShotMethod):
                 xt, yt = torch.from_numpy(x), torch.from_numpy(y)
                 opt = torch.optim.Adam(head.parameters(), lr=self.lr)
                 for _ in range(self.steps):
-                    v = feature_views(xt, self.views, 0.2, 0.05, gen)
-                    vy = yt.repeat(self.views)
-                    a = torch.cat([xt, v])
-                    ay = torch.cat([yt, vy])
-                    logits = head.pairwise(v, a)
-                    same = (vy[:, None] == ay[None, :]).float()
+                    # a random batch of noisy views scored against every support example: all
+                    # same/different pairs of the support set, at a cost independent of its size
+                    pick = torch.randint(len(xt), (self.batch,), generator=gen)
+                    v = feature_views(xt[pick], 1, 0.2, 0.05, gen)
+                    logits = head.pairwise(v, xt)
+                    same = (yt[pick][:, None] == yt[None, :]).float()
                     pos = same.sum().clamp_min(1)
                     loss = F.binary_cross_entropy_with_logits(
                         logits, same, pos_weight=(same.numel() - pos) / pos)
