@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 DEVICES = ("auto", "cpu", "cuda")
+ENGINES = ("onnxruntime", "torch")
 # images per forward pass on each engine: small CPU batches keep memory and latency low
 CPU_BATCH = 32
 CUDA_BATCH = 512
@@ -125,17 +126,30 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 class Embedder:
-    """Embeds images with one backbone on one device.  Thread-safe for concurrent calls."""
+    """Embeds images with one backbone on one device.  Thread-safe for concurrent calls.
 
-    def __init__(self, backbone: str | BackboneSpec = DEFAULT_BACKBONE, device: str = "auto", threads: int | None = None):
+    ``engine`` is normally implied by the device (CUDA: torch, CPU: ONNX Runtime); ``engine="torch"``
+    on the CPU runs the torch module in float32 instead (parity checks, or a bundle without ORT).
+    """
+
+    def __init__(
+        self,
+        backbone: str | BackboneSpec = DEFAULT_BACKBONE,
+        device: str = "auto",
+        threads: int | None = None,
+        engine: str | None = None,
+    ):
         self.spec: BackboneSpec = get_backbone(backbone)
         self.device: str = resolve_device(device)
+        self.engine: str = engine or ("torch" if self.device == "cuda" else "onnxruntime")
+        if self.engine not in ENGINES or (self.device == "cuda" and self.engine != "torch"):
+            raise FewLensError(f"engine {self.engine!r} cannot run on device {self.device!r}")
         self.threads = threads
         self._lock = threading.Lock()
         self._torch_model = None
         self._session = None
-        if self.device == "cuda":
-            self._torch_model = self._build_cuda_model()
+        if self.engine == "torch":
+            self._torch_model = self._build_torch_model()
         else:
             self._session = ort_session(onnx_path_for(self.spec), threads)
             outs = [o.name for o in self._session.get_outputs()]
@@ -149,7 +163,7 @@ class Embedder:
             import torch
 
             return f"GPU · {torch.cuda.get_device_name(0)} (CUDA, torch)"
-        return "CPU · ONNX Runtime"
+        return "CPU · torch" if self.engine == "torch" else "CPU · ONNX Runtime"
 
     @property
     def embed_dim(self) -> int:
@@ -175,7 +189,7 @@ class Embedder:
             raise ValueError(f"expected a (N, 3, H, W) batch, got shape {x.shape}")
         if len(x) == 0:
             return np.zeros((0, self.spec.embed_dim), np.float32)
-        if self.device == "cuda":
+        if self._torch_model is not None:
             return self._torch_run(x, logits=False)
         (emb,) = self._session.run([self._emb_output], {self._input_name: x})
         return _pool(emb).astype(np.float32, copy=False)
@@ -183,7 +197,7 @@ class Embedder:
     def logits_batch(self, x: np.ndarray) -> np.ndarray | None:
         """(N, 3, H, W) -> (N, classes) logits of the backbone's own head, or None without a head."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.device == "cuda":
+        if self._torch_model is not None:
             if getattr(self._torch_model, "head", None) is None:
                 return None
             return self._torch_run(x, logits=True)
@@ -208,24 +222,35 @@ class Embedder:
                 out.append([(labels[j] if j < len(labels) else str(j), float(row[j])) for j in top])
         return out
 
-    # -- CUDA engine --------------------------------------------------------------------------
+    # -- torch engine (CUDA, or CPU on request) ----------------------------------------------------
 
-    def _build_cuda_model(self):
+    def _build_torch_model(self):
         import torch
 
-        model = self.spec.build_torch().eval().to("cuda", memory_format=torch.channels_last)
-        self._amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        model = self.spec.build_torch().eval()
+        if self.device == "cuda":
+            model = model.to("cuda", memory_format=torch.channels_last)
+            self._amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            self._amp_dtype = None  # CPU: plain float32, like the ONNX export
         return model
 
     def _torch_run(self, x: np.ndarray, logits: bool) -> np.ndarray:
+        import contextlib
+
         import torch
 
-        model = self._torch_model
+        model, cuda = self._torch_model, self.device == "cuda"
+        amp = torch.autocast("cuda", dtype=self._amp_dtype) if cuda else contextlib.nullcontext()
+        step = CUDA_BATCH if cuda else CPU_BATCH
         out = []
-        with self._lock, torch.inference_mode(), torch.autocast("cuda", dtype=self._amp_dtype):
-            for i in range(0, len(x), CUDA_BATCH):
-                xb = torch.from_numpy(x[i : i + CUDA_BATCH]).to("cuda", non_blocking=True)
-                xb = xb.contiguous(memory_format=torch.channels_last)
+        with self._lock, torch.inference_mode(), amp:
+            for i in range(0, len(x), step):
+                xb = torch.from_numpy(x[i : i + step])
+                if cuda:
+                    xb = xb.pin_memory().to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
                 y = model.classify(xb) if logits else model(xb)
                 out.append(y.float().cpu().numpy())
         return np.concatenate(out)
