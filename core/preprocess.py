@@ -15,6 +15,10 @@ from PIL import Image
 if TYPE_CHECKING:
     from .backbones import BackboneSpec
 
+# Bump when the pixels handed to the backbone change for the same spec: cached embeddings depend
+# on it (core.pipeline folds it into the cache fingerprint).
+PREPROCESS_VERSION = 1
+
 
 def resize_center_crop(img: Image.Image, resize_size: int, crop_size: int) -> Image.Image:
     """Scale so the shorter side is ``resize_size`` (bilinear, antialiased), then crop the center."""
