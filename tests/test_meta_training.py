@@ -182,3 +182,23 @@ def test_ddp_two_gloo_processes(tmp_path):
     assert "x 2 processes" in p.stderr
     ck = load_checkpoint(out)
     assert ck["episode"] == 3
+
+
+def test_exported_weights_become_a_backbone(tmp_path, monkeypatch):
+    from core.cli import main
+    from core.meta.checkpoints import bundled_backbone_specs
+
+    assets = tmp_path / "assets"
+    slim = assets / "models" / "omniglot" / "omniglot_conv4_protonet.pt"
+    rc = main(["meta-train", "--dataset", str(MINI), "--ways", "5", "--queries", "1", "--episodes", "2",
+               "--out", str(tmp_path / "full.pt"), "--export", str(slim), "--val-every", "0", "--device", "cpu"])
+    assert rc == 0
+    ck = load_checkpoint(slim)
+    assert "optimizer" not in ck and slim.stat().st_size < 1_000_000
+    monkeypatch.setenv("FEWLENS_ASSETS_DIR", str(assets))
+    (spec,) = bundled_backbone_specs()
+    assert spec.id == "omniglot_conv4_protonet" and spec.input_size == 28 and spec.embed_dim == 64
+    net = spec.build_torch()
+    with torch.no_grad():
+        out = net(torch.rand(3, 3, 28, 28))  # the app's RGB input
+    assert out.shape == (3, 64)

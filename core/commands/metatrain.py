@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -25,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/meta.pt", help="checkpoint written periodically and at the end")
     p.add_argument("--resume", metavar="FILE", help="continue exactly from this checkpoint")
+    p.add_argument("--export", metavar="FILE",
+                   help="also write the best-validation weights as a slim checkpoint (config + weights only, "
+                        "what ships in assets/models/omniglot/)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="step", choices=["step", "cosine"],
                    help="step: halve every --lr-halve-every steps; cosine: decay to lr/20 over --lr-horizon steps")
@@ -67,7 +71,12 @@ def run(args) -> int:
         inner_steps=args.inner_steps, eval_steps=args.eval_steps, first_order=args.first_order, anil=args.anil,
     )
     result = EpisodicTrainer(cfg, device=args.device, out=args.out).train(resume=args.resume)
-    if args.json and int(__import__("os").environ.get("RANK", 0)) == 0:
+    rank0 = int(os.environ.get("RANK", 0)) == 0
+    if args.export and rank0:
+        from ..meta.checkpoints import export_slim
+
+        export_slim(args.out, args.export)
+    if args.json and rank0:
         json.dump({"out": args.out, "episodes": result["episodes"], "best": result["best"],
                    "history": result["history"]}, sys.stdout, indent=2)
         print()
