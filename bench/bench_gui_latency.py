@@ -14,7 +14,7 @@ images x 5 classes, then times pressing a number key on a selected image:
 - ``refit+predict ms``: the background fit + scoring of every image
   (``app.live_model.fit_predict``), measured in the worker;
 - ``label→visible ms``: from the key press until new predictions are in the
-  session and the gallery has repainted (for a slow method on >= 2000 images:
+  session and the gallery has repainted (for a slow method on >= 500 images:
   the instant ProtoNet preview);
 - ``label→final ms``: until the chosen method's own predictions are shown;
 - ``refit+predict ms``: of the final result.
