@@ -7,6 +7,8 @@ in ``cache_dir()/bench/`` as .npz files keyed by backbone fingerprint and view:
 * ``squash``: the whole photo resized to 224x224 (aspect ratio not kept), the
   preprocessing the resize-256 + center-crop-224 default is compared against.
 * ``flip``: the app's crop, mirrored left-right (test-time augmentation).
+* ``head``: the backbone's own classifier logits on the app's crop (ImageNet
+  classes), to measure "what the backbone sees" as extra features.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from core.paths import cache_dir  # noqa: E402
 from core.pipeline import backbone_fingerprint, embed_files  # noqa: E402
 from core.preprocess import crop_uint8, normalize  # noqa: E402
 
-VIEWS = ("crop", "squash", "flip")
+VIEWS = ("crop", "squash", "flip", "head")
 
 
 def _squash_uint8(img: Image.Image, size: int) -> np.ndarray:
@@ -52,7 +54,7 @@ def _embed_view(paths: list[Path], embedder: Embedder, view: str, batch: int = 3
         # decode at full size for squash (no DCT shortcut that assumes the shorter side is kept)
         imgs = [load_image(p, min_side=None if view == "squash" else spec.resize_size) for p in paths[i : i + batch]]
         x = np.stack([normalize(_view_pixels(im, spec, view), spec) for im in imgs])
-        out.append(embedder.embed_batch(x))
+        out.append(embedder.logits_batch(x) if view == "head" else embedder.embed_batch(x))
     return np.concatenate(out)
 
 

@@ -176,6 +176,8 @@ def rows(default_kwargs: dict) -> list[Row]:
             lambda f: FeatureEnsemble(m(sk), [1280, 1024])),
         Row("soft k-means, ImageNet V2 + iNat insects concatenated", "v2+insects",
             lambda f: FeatureEnsemble(m(sk), [1280, 1280])),
+        Row("soft k-means on embedding + sqrt(softmax) of the ImageNet head", "v2+head",
+            lambda f: FeatureEnsemble(m(sk), [1280, f.shape[1] - 1280])),
         Row(f"**default: `{DEFAULT_METHOD}`** {default_kwargs or ''}", "crop",
             lambda f: m(DEFAULT_METHOD, **default_kwargs), "default"),
     ]
@@ -199,6 +201,9 @@ def feature_table(dataset: str, needed: set[str]) -> tuple[FolderDataset, dict[s
         table["v2+v1"] = np.concatenate([crop, other("mobilenet_v1_imagenet", "crop")], 1)
     if "v2+insects" in needed:
         table["v2+insects"] = np.concatenate([crop, other("mobilenet_v2_inat_insects", "crop")], 1)
+    if "v2+head" in needed:
+        probs = softmax(other(BACKBONE, "head").astype(np.float64))
+        table["v2+head"] = np.concatenate([crop, np.sqrt(probs).astype(np.float32)], 1)
     return base_ds, table
 
 
