@@ -78,6 +78,48 @@ def bench_lake(args) -> None:
     _save("lake", rows)
 
 
+# --------------------------------------------------------------------------- validation (held-out background alphabet)
+def bench_val(args) -> None:
+    """Choose test-time options on a held-out *background* alphabet, never on all_runs."""
+    import torch
+
+    from core.commands.lake import build_scorers
+    from core.meta.datasets import load_omniglot
+    from core.meta.lake import score_episodes
+
+    torch.set_num_threads(1)
+    print(_header(args))
+    print(f"| method | backbone | TTA | {args.ways}-way 1-shot within-alphabet acc % ({', '.join(args.alphabets)}) | command |")
+    print("|---|---|---|---|---|")
+    rows = []
+    for spec in args.configs:
+        method, _, backbone = spec.partition(":")
+        for tta in (True, False):
+            scorers, size, bb = build_scorers(backbone or None, method, tta)
+            ds = load_omniglot(args.datasets, size)
+            _, val = ds.split_by_group(args.alphabets)
+            r = _within_group_episodes(val, scorers, args.ways, args.episodes)
+            rows.append({"method": method, "backbone": bb, "tta": tta, **r})
+            print(f"| {method} | {bb} | {'yes' if tta else 'no'} | {100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f} | "
+                  f"`python bench/bench_meta.py val --configs {spec}` |", flush=True)
+    _save("val", rows)
+
+
+def _within_group_episodes(ds, scorers, ways, episodes, seed=0):
+    from core.meta.sampling import EpisodeShape, episode_rng, sample_episode, to_input
+
+    shape = EpisodeShape(ways, 1, 1)
+    accs = []
+    for i in range(episodes):
+        s_np, q_np, _ = sample_episode(ds, shape, episode_rng(seed, i), within_group=1.0)
+        xs = to_input(s_np, ds.store_size, ds.input_size)
+        xq = to_input(q_np, ds.store_size, ds.input_size)
+        probs = np.mean([s(xs, xq) for s in scorers], axis=0)
+        accs.append(float((probs.argmax(1) == np.arange(ways)).mean()))
+    a = np.asarray(accs)
+    return {"accuracy": float(a.mean()), "ci95": float(1.96 * a.std(ddof=1) / np.sqrt(len(a))), "episodes": episodes}
+
+
 # --------------------------------------------------------------------------- clothing17
 class EasyFSLProtoNet:
     """easyfsl's PrototypicalNetworks (Euclidean, as shipped) on the same frozen features."""
@@ -187,6 +229,14 @@ def main(argv=None) -> int:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--both-tta", action="store_true", help="also score every config without TTA")
     a.set_defaults(func=bench_lake)
+    v = sub.add_parser("val", help="test-time options on a held-out background alphabet")
+    v.add_argument("--datasets", nargs="+", default=["/work/shared/data/omniglot/images_background_small1.zip",
+                                                     "/work/shared/data/omniglot/images_background_small2.zip"])
+    v.add_argument("--alphabets", nargs="+", default=["Korean"])
+    v.add_argument("--configs", nargs="+", default=["protonet:omniglot_conv4_protonet"])
+    v.add_argument("--ways", type=int, default=20)
+    v.add_argument("--episodes", type=int, default=200)
+    v.set_defaults(func=bench_val)
     c = sub.add_parser("clothing")
     c.add_argument("--dataset", default="/work/shared/data/clothing17")
     c.add_argument("--backbone", default="mobilenet_v2_imagenet")
