@@ -22,9 +22,9 @@ UNLABELED = -1
 #: logits) stay a few tens of MB even for a 100,000-image project.
 PREDICT_BLOCK = 8192
 
-#: From this many images up (a transductive fit over ~500 images already takes ~50-100 ms on a
-#: laptop-class CPU), a method other than ProtoNet is preceded by an instant ProtoNet
-#: preview (a matmul), so a label change shows up at once and the slower method refines it.
+#: From this many images up, a method other than ProtoNet is preceded by an instant ProtoNet
+#: preview (a matmul), so a label change shows up at once and the slower method refines it
+#: (the transductive default took ~90 ms to refit 1,000 images on the loaded 2-core build box).
 PREVIEW_MIN_ROWS = 500
 INSTANT_METHOD = "protonet"
 

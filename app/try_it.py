@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -15,12 +16,14 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QVBoxLayout,
+    QWidget,
 )
 
 from core.images import IMAGE_EXTENSIONS
 
 from .live_model import fit_method
 from .session import ProjectSession
+from .theme import MUTED
 from .workers import TryItJob, TryItResult, scan_sources
 
 
@@ -37,7 +40,7 @@ class TryItDialog(QDialog):
         self.setWindowTitle("Try it")
         self.setModal(False)
         self.setAcceptDrops(True)
-        self.resize(560, 520)
+        self.resize(600, 560)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(18, 16, 18, 16)
         title = QLabel("Try it")
@@ -47,8 +50,8 @@ class TryItDialog(QDialog):
         hint.setProperty("role", "hint")
         hint.setWordWrap(True)
         self.list = QListWidget()
-        self.list.setIconSize(QSize(72, 72))
-        self.list.setSpacing(4)
+        self.list.setSpacing(2)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setAcceptDrops(False)
         self.status = QLabel()
         self.status.setProperty("role", "hint")
@@ -109,29 +112,58 @@ class TryItDialog(QDialog):
 
     # ------------------------------------------------------------------ output
     def _add_item(self, r: TryItResult) -> None:
+        """One row: the thumbnail ringed in the predicted class color, the prediction in bold,
+        the runners-up, and what the backbone's own classifier sees."""
         self.results.append(r)
         s = self.session
-        lines = [r.path.name]
         color = QColor("#9ca3af")
+        lines = [f"<span style='color:{MUTED}'>{escape(_elide(r.path.name, 48))}</span>"]
         if r.error:
-            lines.append(f"Could not read: {r.error}")
+            lines.append(f"<b>Could not read</b> <span style='color:{MUTED}'>— {escape(r.error)}</span>")
         elif r.top:
             best_cid, best_p = r.top[0]
             best = s.class_by_id(best_cid)
-            unknown = best_p < s.threshold
-            name = best.name if best else "?"
-            lines.append(f"Unknown (best guess {name}, {best_p:.0%})" if unknown else f"{name}  {best_p:.0%}")
-            others = [f"{(s.class_by_id(c).name if s.class_by_id(c) else '?')} {p:.0%}" for c, p in r.top[1:3]]
+            name = escape(best.name if best else "?")
+            if best_p < s.effective_threshold:
+                lines.append(f"<b style='font-size:12pt'>Unknown</b> <span style='color:{MUTED}'>"
+                             f"— best guess {name}, {best_p:.0%}</span>")
+            else:
+                color = QColor(best.color) if best else color
+                lines.append(f"<b style='font-size:12pt'>{name}</b>&nbsp; {best_p:.0%}")
+            others = [f"{escape(s.class_by_id(c).name if s.class_by_id(c) else '?')} {p:.0%}" for c, p in r.top[1:3]]
             if others:
-                lines.append("then " + ", ".join(others))
-            if best and not unknown:
-                color = QColor(best.color)
+                lines.append(f"<span style='color:{MUTED}'>then {', '.join(others)}</span>")
+        elif self.job is not None and self.job.method is None:
+            lines.append("<b>No prediction</b> — label a few images first")
         if r.backbone_sees:
-            lines.append("backbone sees: " + ", ".join(f"{n} {p:.0%}" for n, p in r.backbone_sees[:2]))
-        it = QListWidgetItem("\n".join(lines))
-        it.setIcon(QIcon(self._thumb(r.thumb, color)))
-        it.setToolTip(str(r.path))
+            seen = ", ".join(f"{escape(n if len(n) <= 24 else n[:23] + '…')} {p:.0%}" for n, p in r.backbone_sees[:2])
+            lines.append(f"<span style='color:{MUTED}'>backbone sees: {seen}</span>")
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(12)
+        pic = QLabel()
+        pic.setPixmap(self._thumb(r.thumb, color))
+        text = QLabel("<br>".join(lines))
+        text.setTextFormat(Qt.TextFormat.RichText)
+        text.setWordWrap(True)
+        lay.addWidget(pic)
+        lay.addWidget(text, 1)
+        row.setToolTip(str(r.path))
+        it = QListWidgetItem()
+        it.setSizeHint(row.sizeHint().expandedTo(QSize(0, 84)))
         self.list.addItem(it)
+        self.list.setItemWidget(it, row)
+        self.list.scrollToBottom()
+
+    def row_text(self, k: int) -> str:
+        """The k-th result as plain text (what the row says)."""
+        from PySide6.QtGui import QTextDocument
+
+        labels = self.list.itemWidget(self.list.item(k)).findChildren(QLabel)
+        doc = QTextDocument()
+        doc.setHtml(labels[-1].text())
+        return doc.toPlainText()
 
     def _thumb(self, img, ring: QColor) -> QPixmap:
         pm = QPixmap(72, 72)
@@ -145,3 +177,7 @@ class TryItDialog(QDialog):
             p.drawImage((72 - img.width()) // 2, (72 - img.height()) // 2, img)
         p.end()
         return pm
+
+
+def _elide(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n // 2 - 1] + "…" + text[-(n // 2) + 1 :]

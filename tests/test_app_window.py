@@ -128,7 +128,7 @@ def test_try_it_predicts_without_adding(qtbot, labeled_window):
     assert s.class_by_id(result.top[0][0]).name == "Shoes"
     assert result.backbone_sees  # the ImageNet head has an opinion too
     assert len(s) == 18 and s.project.image_count() == 18  # not added
-    assert "Shoes" in dialog.list.item(0).text()
+    assert "Shoes" in dialog.row_text(0) and probe.name in dialog.row_text(0)
     dialog.close()
 
 
