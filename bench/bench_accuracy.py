@@ -323,6 +323,44 @@ def run_calibration(args) -> str:
     return "\n".join(out) + "\n"
 
 
+def run_unknown(args) -> str:
+    """The support-set "unknown" threshold (leave-one-out, 10th percentile) on pools with distractors.
+
+    Reports how many scored queries (classes the user labeled) and how many
+    distractors (images of classes nobody labeled) fall under the threshold.
+    """
+    from core.methods.calibration import support_unknown_threshold
+
+    ds, table = feature_table(args.dataset, set())
+    parts = splits(ds, args.split_seed, args.select)
+    pool = max(args.pool)
+    out = [f"#### Unknown flag from the support set (`{DEFAULT_METHOD}`, leave-one-out 10th percentile), "
+           f"pool M={pool}, {args.episodes} episodes", "",
+           "| split | shots | mean threshold | known queries flagged unknown, % | distractors flagged unknown, % |",
+           "|---|---|---|---|---|"]
+    for s in parts:
+        sub = ds.subset(parts[s])
+        keep = np.isin(np.asarray(ds.paths, object), np.asarray(sub.paths, object))
+        feats = table["crop"][keep]
+        for k in [k for k in args.shots if k >= 2]:
+            eps = sample_episodes(sub.labels, args.ways, k, args.queries, args.episodes, seed=args.seed,
+                                  unlabeled_pool=pool)
+            thr, known, distract = [], [], []
+            for ep in eps:
+                unl = feats[np.concatenate([ep.unlabeled, ep.query])]
+                make = lambda: get_method(DEFAULT_METHOD, **args.default_kwargs)  # noqa: E731
+                t = support_unknown_threshold(make, feats[ep.support], ep.support_labels, unlabeled=unl)
+                m = make().process_support_set(feats[ep.support], ep.support_labels, unlabeled=unl)
+                thr.append(t)
+                known.append(m.predict(feats[ep.query], t).unknown)
+                d = ep.unlabeled[ep.unlabeled_labels < 0]
+                distract.append(m.predict(feats[d], t).unknown)
+            out.append(f"| {s} | {k} | {np.mean(thr):.2f} | {100 * np.concatenate(known).mean():.1f} | "
+                       f"{100 * np.concatenate(distract).mean():.1f} |")
+            print(out[-1], file=sys.stderr)
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default=DATASET)
@@ -339,6 +377,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
     ap.add_argument("--timing-images", type=int, default=10_000)
     ap.add_argument("--calibrate", action="store_true", help="fit the default method's output temperature")
+    ap.add_argument("--unknown", action="store_true", help="measure the support-set unknown threshold on distractors")
     ap.add_argument("--out", type=Path, help="also write the markdown here")
     args = ap.parse_args(argv)
     kw = {}
@@ -348,7 +387,14 @@ def main(argv=None) -> int:
     args.default_kwargs = kw
 
     t0 = time.time()
-    body = run_timing(args) if args.timing else run_calibration(args) if args.calibrate else run_accuracy(args)
+    if args.timing:
+        body = run_timing(args)
+    elif args.calibrate:
+        body = run_calibration(args)
+    elif args.unknown:
+        body = run_unknown(args)
+    else:
+        body = run_accuracy(args)
     load = os.getloadavg()
     meta = (f"Command: `{' '.join(['OMP_NUM_THREADS=' + os.environ.get('OMP_NUM_THREADS', '(unset)'), '.venv/bin/python', 'bench/bench_accuracy.py', *(argv if argv is not None else sys.argv[1:])])}`  \n"
             f"Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
