@@ -111,6 +111,22 @@ class NearestNeighbor(FewShotMethod):
         return softmax(10.0 * best).astype(np.float32)
 
 
+class WithoutPool(FewShotMethod):
+    """Any method fitted on the labeled images only (what the GUI has before an import finishes)."""
+
+    uses_unlabeled = False
+
+    def __init__(self, inner: FewShotMethod):
+        super().__init__()
+        self.inner, self.name = inner, f"{inner.name} (no pool)"
+
+    def _fit(self, x, y, unlabeled):
+        self.inner.process_support_set(x, self.classes_[y], unlabeled=None)
+
+    def _scores(self, q):
+        return self.inner.predict_proba(q)
+
+
 class FeatureEnsemble(FewShotMethod):
     """Any method on features that are a concatenation of per-view blocks, each L2-normalized.
 
@@ -178,6 +194,8 @@ def rows(default_kwargs: dict) -> list[Row]:
             lambda f: FeatureEnsemble(m(sk), [1280, 1280])),
         Row("soft k-means on embedding + sqrt(softmax) of the ImageNet head", "v2+head",
             lambda f: FeatureEnsemble(m(sk), [1280, f.shape[1] - 1280])),
+        Row(f"`{DEFAULT_METHOD}` with no unlabeled images at all (inductive)", "crop",
+            lambda f: WithoutPool(m(DEFAULT_METHOD, **default_kwargs)), "no pool"),
         Row(f"**default: `{DEFAULT_METHOD}`** {default_kwargs or ''}", "crop",
             lambda f: m(DEFAULT_METHOD, **default_kwargs), "default"),
     ]
@@ -372,7 +390,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="episode seed")
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the selection/confirmation class split")
     ap.add_argument("--select", type=int, default=10, help="number of selection classes")
-    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,preprocess,levers,default")
+    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,preprocess,levers,no pool,default")
     ap.add_argument("--default-kwargs", default="", help="k=v,... passed to the default method (for trying settings)")
     ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
     ap.add_argument("--timing-images", type=int, default=10_000)
