@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer
-from PySide6.QtGui import QAction, QColor, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSlider,
     QSplitter,
@@ -121,6 +122,8 @@ class MainWindow(QMainWindow):
         self.gallery.acceptRequested.connect(self.accept_selection)
         self.gallery.removeRequested.connect(self.remove_selection)
         self.gallery.currentImageChanged.connect(self._current_changed)
+        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         self.gallery.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.rowsRefiltered.connect(self._update_filter_count)
 
@@ -553,6 +556,32 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"Removed {n} image{'s' if n != 1 else ''} from the project (files stay on disk). "
                 "Ctrl+Z brings them back.", 6000)
+
+    def gallery_menu(self) -> QMenu | None:
+        """The right-click menu for the selection: every labeling action, with its key."""
+        s = self.session
+        ids = self.selected_ids()
+        if s is None or not ids:
+            return None
+        n = len(ids)
+        m = QMenu(self)
+        label = m.addMenu(f"Label {'image' if n == 1 else f'{n} images'} as")
+        label.setEnabled(bool(s.classes))
+        for k, c in enumerate(s.classes):
+            act = label.addAction(f"{c.name}\t{k + 1}" if k < 9 else c.name)
+            act.triggered.connect(lambda _=False, k=k: self.assign_selection(k))
+        m.addAction("Accept prediction" + ("s" if n > 1 else "") + "\tEnter", self.accept_selection)
+        m.addAction("Remove label\t0", self.unlabel_selection)
+        m.addSeparator()
+        m.addAction("Copy file path" + ("s" if n > 1 else ""), lambda: QGuiApplication.clipboard().setText(
+            "\n".join(s.files[s.row_of(i)] for i in ids)))
+        m.addAction("Remove from project\tDel", self.remove_selection)
+        return m
+
+    def _gallery_menu(self, pos) -> None:
+        m = self.gallery_menu()
+        if m is not None:
+            m.exec(self.gallery.viewport().mapToGlobal(pos))
 
     # ================================================================== classes
     def _next_class_name(self) -> str:

@@ -77,6 +77,20 @@ def test_enter_accepts_and_delete_removes(qtbot, labeled_window):
     assert len(s) == 18 and s.project.image_count() == 18
 
 
+def test_right_click_menu_offers_every_labeling_action(labeled_window):
+    w = labeled_window
+    s = w.session
+    img = int(s.ids[s.labels == UNLABELED][0])
+    w.gallery.select_ids([img], current=img)
+    menu = w.gallery_menu()
+    texts = [a.text().split("\t")[0] for a in menu.actions() if a.text()]
+    assert texts == ["Label image as", "Accept prediction", "Remove label", "Copy file path", "Remove from project"]
+    label_as = menu.actions()[0].menu()
+    shoes = next(a for a in label_as.actions() if a.text().startswith("Shoes"))
+    shoes.trigger()
+    assert s.class_by_id(int(s.labels[s.row_of(img)])).name == "Shoes"
+
+
 def test_delete_class_asks_with_count_and_undoes(qtbot, labeled_window):
     w = labeled_window
     s = w.session
