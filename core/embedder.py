@@ -141,6 +141,8 @@ class Embedder:
     ):
         self.spec: BackboneSpec = get_backbone(backbone)
         self.device: str = resolve_device(device)
+        if self.device == "cuda" and self.spec.builder is None and device == "auto":
+            self.device = "cpu"  # a user's ONNX file has no torch module: run it on ONNX Runtime
         self.engine: str = engine or ("torch" if self.device == "cuda" else "onnxruntime")
         if self.engine not in ENGINES or (self.device == "cuda" and self.engine != "torch"):
             raise FewLensError(f"engine {self.engine!r} cannot run on device {self.device!r}")
