@@ -378,8 +378,7 @@ class MainWindow(QMainWindow):
                 job.cancel()
         if not rows:
             return None
-        job = EmbedMissingJob([(Path(s.files[r]), s.hashes[r]) for r in rows], s.backbone,
-                              s.project.embedding_cache)
+        job = EmbedMissingJob([(s.files[r], s.hashes[r]) for r in rows], s.backbone, s.project.embedding_cache)
         job.chunk.connect(lambda c, j=job: self.session.set_embeddings(c.hashes, c.vecs, j.backbone)
                           if self.session is s else None)
         return self._start(job, show=len(rows) > 0)

@@ -90,7 +90,7 @@ class ProjectSession(QObject):
         self.unknown = np.zeros(0, bool)
         self._row_of: dict[int, int] = {}
         self._removed_vecs: dict[tuple[str, str], np.ndarray] = {}  # for undoing removals
-        self._hash_index: tuple[int, dict[str, list[int]]] | None = None
+        self._hash_index: tuple[int, dict[str, int], dict[str, list[int]]] | None = None
         self._generation = 0
         # generation at which rows were last added/removed/reordered: older results are misaligned
         self._rows_generation = 0
@@ -240,25 +240,34 @@ class ProjectSession(QObject):
         """Embeddings computed in the background for images already in the project."""
         if backbone != self.backbone or not len(vecs):
             return  # a job for a backbone the user has since switched away from
-        by_hash = self._rows_by_hash()
+        first, extra = self._rows_by_hash()
         rows, picked = [], []
         for k, h in enumerate(hashes):
-            for r in by_hash.get(h, ()):
+            r = first.get(h)
+            if r is not None:
                 rows.append(r)
                 picked.append(k)
+                for r2 in extra.get(h, ()):
+                    rows.append(r2)
+                    picked.append(k)
         if rows:
             self.emb.set_rows(np.asarray(rows), np.asarray(vecs)[picked])
             self.embeddingsChanged.emit()
             self.request_refit()
 
-    def _rows_by_hash(self) -> dict[str, list[int]]:
-        """hash -> rows (several files can share content), rebuilt only after rows change."""
-        if self._hash_index is None or self._hash_index[0] != len(self.hashes):
-            index: dict[str, list[int]] = defaultdict(list)
-            for r, h in enumerate(self.hashes):
-                index[h].append(r)
-            self._hash_index = (len(self.hashes), index)
-        return self._hash_index[1]
+    def _rows_by_hash(self) -> tuple[dict[str, int], dict[str, list[int]]]:
+        """(hash -> first row, hash -> further rows with the same content), rebuilt only after
+        rows change.  Built with dict(zip()) (C speed); duplicates are rare and found after."""
+        n = len(self.hashes)
+        if self._hash_index is None or self._hash_index[0] != n:
+            first = dict(zip(reversed(self.hashes), range(n - 1, -1, -1)))  # earliest row wins
+            extra: dict[str, list[int]] = defaultdict(list)
+            if len(first) < n:
+                for r, h in enumerate(self.hashes):
+                    if first[h] != r:
+                        extra[h].append(r)
+            self._hash_index = (n, first, extra)
+        return self._hash_index[1], self._hash_index[2]
 
     def remove_images(self, image_ids) -> list[RemovedImage]:
         removed = self.project.remove_images(image_ids)

@@ -25,6 +25,10 @@ from core.errors import Cancelled, FewLensError, ImageError
 #: appear while a big folder is still importing, big enough to batch the backbone.
 CHUNK = 64
 
+#: Cached vectors handed to the UI per chunk when a project opens: each chunk is copied into
+#: the embedding matrix on the UI thread, so it stays small (500 x 1280 floats = 2.5 MB).
+CACHE_CHUNK = 500
+
 # Names a file manager leaves in photo folders; not worth reporting as "not an image".
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini", "icon\r"}
 
@@ -268,22 +272,22 @@ class EmbedMissingJob(_EmbeddingJob):
 
     title = "Embedding"
 
-    def __init__(self, items: list[tuple[Path, str]], backbone: str, cache, parent: QObject | None = None):
+    def __init__(self, items: list[tuple[str, str]], backbone: str, cache, parent: QObject | None = None):
         super().__init__(backbone, cache, parent)
-        self.items = items
+        self.items = items  # (file path, content hash); paths stay strings until a file must be read
 
     def run(self) -> None:
         total = len(self.items)
         self.status.emit("Loading embeddings…")
         misses: list[Path] = []
         done = 0
-        for start in range(0, total, 2000):
+        for start in range(0, total, CACHE_CHUNK):
             if self.is_cancelled():
                 raise Cancelled("cancelled")
-            part = self.items[start : start + 2000]
+            part = self.items[start : start + CACHE_CHUNK]
             found = self.cache.get_many([h for _, h in part], self.backbone) if self.cache is not None else {}
             hits = [(p, h) for p, h in part if h in found]
-            misses += [p for p, h in part if h not in found]
+            misses += [Path(p) for p, h in part if h not in found]
             if hits:
                 self.chunk.emit(
                     EmbeddedChunk([p for p, _ in hits], [h for _, h in hits], np.stack([found[h] for _, h in hits]))
