@@ -60,7 +60,8 @@ def bench_lake(args) -> None:
     rows = []
     for spec in args.configs:
         method, _, backbone = spec.partition(":")
-        for tta in ([True, False] if args.both_tta else [True]):
+        for tta in args.tta:
+            tta = False if tta == "none" else tta
             t0 = time.time()
             scorers, size, bb = build_scorers(backbone or None, method, tta)
             runs = load_runs(args.runs, store_size=size * 2)
@@ -68,11 +69,11 @@ def bench_lake(args) -> None:
             ds = runs_as_dataset(runs, size)
             eps = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20)]
             cmd = (f"fewlens omniglot-lake --runs {args.runs} --method {method} --backbone {bb}"
-                   f"{'' if tta else ' --no-tta'} --episodes {args.episodes} --json")
+                   f"{f' --tta {tta}' if tta else ' --no-tta'} --episodes {args.episodes} --json")
             row = {"method": method, "backbone": bb, "tta": tta, "lake_error_pct": res["error_pct"],
                    "ep5": eps[0], "ep20": eps[1], "sec": round(time.time() - t0, 1), "command": cmd}
             rows.append(row)
-            print(f"| {method} | {bb} | {'yes' if tta else 'no'} | {res['error_pct']:.2f} | "
+            print(f"| {method} | {bb} | {tta or 'none'} | {res['error_pct']:.2f} | "
                   f"{100 * eps[0]['accuracy']:.2f} ± {100 * eps[0]['ci95']:.2f} | "
                   f"{100 * eps[1]['accuracy']:.2f} ± {100 * eps[1]['ci95']:.2f} | {row['sec']} | `{cmd}` |", flush=True)
     _save("lake", rows)
@@ -91,16 +92,18 @@ def bench_val(args) -> None:
     print(_header(args))
     print(f"| method | backbone | TTA | {args.ways}-way 1-shot within-alphabet acc % ({', '.join(args.alphabets)}) | command |")
     print("|---|---|---|---|---|")
-    rows = []
+    rows, vals = [], {}
     for spec in args.configs:
         method, _, backbone = spec.partition(":")
-        for tta in (True, False):
+        for tta in args.tta:
+            tta = False if tta == "none" else tta
             scorers, size, bb = build_scorers(backbone or None, method, tta)
-            ds = load_omniglot(args.datasets, size)
-            _, val = ds.split_by_group(args.alphabets)
+            if size not in vals:
+                vals[size] = load_omniglot(args.datasets, size).split_by_group(args.alphabets)[1]
+            val = vals[size]
             r = _within_group_episodes(val, scorers, args.ways, args.episodes)
             rows.append({"method": method, "backbone": bb, "tta": tta, **r})
-            print(f"| {method} | {bb} | {'yes' if tta else 'no'} | {100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f} | "
+            print(f"| {method} | {bb} | {tta or 'none'} | {100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f} | "
                   f"`python bench/bench_meta.py val --configs {spec}` |", flush=True)
     _save("val", rows)
 
@@ -227,7 +230,7 @@ def main(argv=None) -> int:
                    help="method:backbone[,backbone] (bundled ids or checkpoint paths)")
     a.add_argument("--episodes", type=int, default=600)
     a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--both-tta", action="store_true", help="also score every config without TTA")
+    a.add_argument("--tta", nargs="+", default=["shift"], help="TTA modes to score: shift rich none")
     a.set_defaults(func=bench_lake)
     v = sub.add_parser("val", help="test-time options on a held-out background alphabet")
     v.add_argument("--datasets", nargs="+", default=["/work/shared/data/omniglot/images_background_small1.zip",
@@ -236,6 +239,7 @@ def main(argv=None) -> int:
     v.add_argument("--configs", nargs="+", default=["protonet:omniglot_conv4_protonet"])
     v.add_argument("--ways", type=int, default=20)
     v.add_argument("--episodes", type=int, default=200)
+    v.add_argument("--tta", nargs="+", default=["shift", "rich", "none"])
     v.set_defaults(func=bench_val)
     c = sub.add_parser("clothing")
     c.add_argument("--dataset", default="/work/shared/data/clothing17")

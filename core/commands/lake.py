@@ -21,7 +21,9 @@ def register(sub) -> None:
                    help="bundled id or checkpoint path; comma-separated for an ensemble "
                         "(default: the bundled model of --method, else the ProtoNet one)")
     p.add_argument("--method", default="protonet")
-    p.add_argument("--no-tta", action="store_true", help="no test-time augmentation (shifted copies)")
+    p.add_argument("--no-tta", action="store_true", help="no test-time augmentation")
+    p.add_argument("--tta", default="shift", choices=["shift", "rich"],
+                   help="test-time views: 1-px shifts (default) or shifts + small rotations/scales/stroke widths")
     p.add_argument("--episodes", type=int, default=0, metavar="E",
                    help="also score E episodes of 5-way and 20-way 1-shot drawn from the all_runs images")
     p.add_argument("--seed", type=int, default=0)
@@ -52,9 +54,9 @@ def build_scorers(backbone: str | None, method: str, tta: bool):
 def run(args) -> int:
     from ..meta.lake import load_runs, runs_as_dataset, score_episodes, score_runs
 
-    scorers, size, backbone = build_scorers(args.backbone, args.method, not args.no_tta)
+    scorers, size, backbone = build_scorers(args.backbone, args.method, False if args.no_tta else args.tta)
     runs = load_runs(args.runs, store_size=size * 2)
-    res = {"backbone": backbone, "method": args.method, "tta": not args.no_tta, **score_runs(runs, scorers, size)}
+    res = {"backbone": backbone, "method": args.method, "tta": False if args.no_tta else args.tta, **score_runs(runs, scorers, size)}
     if args.episodes:
         ds = runs_as_dataset(runs, size)
         res["episodes"] = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20) if w <= len(ds)]
@@ -65,7 +67,7 @@ def run(args) -> int:
         for r in res["runs"]:
             print(f"{r['run']}: {r['errors']}/{r['queries']} wrong ({r['error_pct']:.1f} %)")
         print(f"Lake one-shot error: {res['error_pct']:.2f} % ({res['errors']}/{res['queries']}) "
-              f"[{args.method} on {backbone}{', TTA' if res['tta'] else ''}]")
+              f"[{args.method} on {backbone}{(', TTA ' + res['tta']) if res['tta'] else ''}]")
         for e in res.get("episodes", []):
             print(f"{e['ways']}-way 1-shot episodes: {100 * e['accuracy']:.2f} +- {100 * e['ci95']:.2f} %")
     return 0

@@ -72,14 +72,31 @@ def runs_as_dataset(runs: list[LakeRun], input_size: int = 28) -> MetaDataset:
 
 # --- scoring --------------------------------------------------------------------------------
 
-def tta_views(x, shifts: int = 1):
-    """The glyph plus copies shifted by +-``shifts`` px in x and y (a cheap, label-preserving TTA)."""
+def tta_views(x, mode: str = "shift"):
+    """Label-preserving views of a glyph batch for test-time augmentation.
+
+    ``shift``: the glyph plus copies shifted by one pixel in x and y (5 views).
+    ``rich``: those plus slightly rotated / scaled copies and thicker / thinner strokes (11 views).
+    """
+    import math
+
     import torch
+    import torch.nn.functional as F
 
     views = [x]
-    if shifts:
-        for dx, dy in ((shifts, 0), (-shifts, 0), (0, shifts), (0, -shifts)):
+    if mode in ("shift", "rich"):
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             views.append(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
+    if mode == "rich":
+        for deg, sc in ((-8, 1.0), (8, 1.0), (0, 0.92), (0, 1.08)):
+            t = math.radians(deg)
+            a = torch.tensor([[math.cos(t) / sc, -math.sin(t) / sc, 0.0], [math.sin(t) / sc, math.cos(t) / sc, 0.0]])
+            grid = F.affine_grid(a.expand(len(x), 2, 3).to(x.dtype), list(x.shape), align_corners=False)
+            views.append(F.grid_sample(x, grid, align_corners=False))
+        views.append(F.max_pool2d(x, 3, 1, 1) * 0.5 + x * 0.5)  # thicker strokes (half-strength at 28 px)
+        views.append(-F.max_pool2d(-x, 3, 1, 1) * 0.5 + x * 0.5)  # thinner
+    elif mode != "shift":
+        raise ValueError(f"unknown TTA mode {mode!r} (shift or rich)")
     return views
 
 
@@ -87,8 +104,9 @@ class LearnerScorer:
     """Scores with a meta-trained learner's own head (``method`` None) or with a ``core.methods``
     method on its embeddings (``method`` = registry name)."""
 
-    def __init__(self, learner, method: str | None = None, tta: bool = True, method_kwargs: dict | None = None):
+    def __init__(self, learner, method: str | None = None, tta: bool | str = True, method_kwargs: dict | None = None):
         self.learner = learner
+        # True -> the default "shift" views; False -> none; or a mode name for tta_views
         self.method = method
         self.tta = tta
         self.method_kwargs = method_kwargs or {}
@@ -97,7 +115,7 @@ class LearnerScorer:
         import torch
 
         with torch.no_grad():
-            views = tta_views(x, 1) if self.tta else [x]
+            views = tta_views(x, "shift" if self.tta is True else self.tta) if self.tta else [x]
             return torch.stack([self.learner.embed(v) for v in views]).mean(0)
 
     def __call__(self, xs, xq) -> np.ndarray:
