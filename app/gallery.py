@@ -257,6 +257,7 @@ class GalleryView(QListView):
     acceptRequested = Signal()
     removeRequested = Signal()
     currentImageChanged = Signal(int)  # image id, -1 for none
+    zoomRequested = Signal(int)  # +1 / -1 (Ctrl + mouse wheel)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -353,6 +354,15 @@ class GalleryView(QListView):
                 self.removeRequested.emit()
                 return
         super().keyPressEvent(e)
+
+    def wheelEvent(self, e) -> None:  # noqa: N802
+        if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            dy = e.angleDelta().y()
+            if dy:
+                self.zoomRequested.emit(1 if dy > 0 else -1)
+            e.accept()
+            return
+        super().wheelEvent(e)
 
     # ------------------------------------------------------------------ empty state
     def paintEvent(self, e) -> None:  # noqa: N802

@@ -56,6 +56,8 @@ from .workers import (
 
 PROJECT_FILTER = "FewLens projects (*.fewlens)"
 THUMB = 148
+#: gallery zoom steps (thumbnail side in px): small tiles for browsing big projects
+THUMB_SIZES = (96, 124, 148, 196, 256)
 
 
 def backbone_choices() -> list[tuple[str, str]]:
@@ -116,6 +118,7 @@ class MainWindow(QMainWindow):
         self.gallery.setModel(self.model)
         self.gallery.setItemDelegate(TileDelegate(lambda: self.session, self.thumbs, self.gallery))
         self.gallery.set_tile_size(tile_size(THUMB))
+        self.gallery.zoomRequested.connect(self.zoom)
         self.thumbs.ready.connect(self._thumb_ready)
         self.gallery.assignRequested.connect(self.assign_selection)
         self.gallery.unlabelRequested.connect(self.unlabel_selection)
@@ -192,6 +195,9 @@ class MainWindow(QMainWindow):
         self.act_add_class = self._action("Add &class", self.add_class_interactive, "Ctrl+K")
         self.act_try = self._action("&Try it…", self.show_try_it, "Ctrl+T",
                                     "See predictions for images without adding them to the project")
+        self.act_zoom_in = self._action("&Larger thumbnails", lambda: self.zoom(+1), QKeySequence.StandardKey.ZoomIn)
+        self.act_zoom_out = self._action("&Smaller thumbnails", lambda: self.zoom(-1),
+                                         QKeySequence.StandardKey.ZoomOut)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -222,6 +228,9 @@ class MainWindow(QMainWindow):
         for kind, text in (("all", "All images"), ("unlabeled", "Unlabeled"), ("labeled", "Labeled"),
                            ("review", "Needs review")):
             v.addAction(self._action(text, lambda k=kind: self.set_filter(GalleryFilter(k))))
+        v.addSeparator()
+        v.addAction(self.act_zoom_in)
+        v.addAction(self.act_zoom_out)
         v.addSeparator()
         v.addAction(self.act_try)
 
@@ -647,6 +656,17 @@ class MainWindow(QMainWindow):
         self.classes_panel.set_active_class(c.id if c else None)
         if self.model.rowCount() and not self.gallery.selected_ids():
             self.gallery.setCurrentIndex(self.model.index(0))
+
+    def zoom(self, step: int) -> None:
+        """Bigger or smaller tiles (Ctrl + / Ctrl -, or Ctrl + mouse wheel on the gallery)."""
+        k = min(range(len(THUMB_SIZES)), key=lambda i: abs(THUMB_SIZES[i] - self.thumbs.size))
+        size = THUMB_SIZES[max(0, min(len(THUMB_SIZES) - 1, k + step))]
+        if size != self.thumbs.size:
+            self.thumbs.set_size(size)
+            self.gallery.set_tile_size(tile_size(size))
+            current = self.gallery.currentIndex()
+            if current.isValid():
+                self.gallery.scrollTo(current)
 
     def _class_clicked(self, class_id: int) -> None:
         self.set_filter(GalleryFilter("class", class_id))

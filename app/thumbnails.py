@@ -96,6 +96,12 @@ class ThumbnailLoader(QObject):
             self._pool.start(_Worker(self))
         return None
 
+    def set_size(self, size: int) -> None:
+        """Change the thumbnail size (gallery zoom): cached thumbnails of the old size go."""
+        if size != self.size:
+            self.size = size
+            self.invalidate()
+
     def failed(self, img: QImage | None) -> bool:
         return img is not None and img.isNull()
 
@@ -132,8 +138,9 @@ class ThumbnailLoader(QObject):
                     return
                 image_id, path = self._queue.pop()  # newest request first: what is on screen now
                 generation = self._generation
+                size = self.size
             try:
-                img = load_thumbnail(path, self.size)
+                img = load_thumbnail(path, size)
             except Exception:
                 img = FAILED
             with self._lock:

@@ -143,6 +143,8 @@ class TileDelegate(QStyledItemDelegate):
                 return
             pct = f"{info.confidence:.0%}"
             pct_w = fm.horizontalAdvance("100%") + 2
+            if fm.horizontalAdvance(c.name) > band.width() - 22 - pct_w:
+                pct, pct_w = "", 0  # small tiles: the name matters more; the bar still shows confidence
             top = QRectF(band.x(), band.y(), band.width(), 20)
             color = self._color(MUTED if info.unknown else c.color)
             p.setFont(font)
@@ -165,8 +167,9 @@ class TileDelegate(QStyledItemDelegate):
                 text = fm.elidedText(c.name, Qt.TextElideMode.ElideRight, int(top.width() - 22 - pct_w))
                 p.setPen(self._color(TEXT))
             p.drawText(top.adjusted(20, 0, -pct_w, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-            p.setPen(self._color(MUTED))
-            p.drawText(top, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, pct)
+            if pct:
+                p.setPen(self._color(MUTED))
+                p.drawText(top, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, pct)
             # confidence bar
             bar = QRectF(band.x(), band.y() + 24, band.width(), 5)
             p.setPen(Qt.PenStyle.NoPen)

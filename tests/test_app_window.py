@@ -221,3 +221,19 @@ def test_add_class_button_then_type_its_name(qtbot, tmp_path):
     window.undo_stack.undo()
     assert s.classes == []
     window.close()
+
+
+def test_zoom_changes_tile_and_thumbnail_size(qtbot, tmp_path):
+    from app.main_window import THUMB_SIZES
+
+    path = tmp_path / "z.fewlens"
+    Project.create(path).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(window)
+    before = window.gallery.gridSize()
+    window.zoom(-1)
+    assert window.thumbs.size < THUMB_SIZES[-1] and window.gallery.gridSize().width() < before.width()
+    for _ in range(10):
+        window.zoom(+1)
+    assert window.thumbs.size == THUMB_SIZES[-1]  # clamped at the largest step
+    window.close()
