@@ -82,3 +82,15 @@ def test_torchscript_fallback_when_dynamo_fails(tiny_spec, monkeypatch):
     assert used == [1]
     assert emb.embed_images(_imgs()).shape == (4, 6)
     assert emb.logits_batch(emb.preprocess(_imgs())).shape == (4, 3)
+
+
+def test_stale_exports_of_the_same_backbone_are_pruned(tmp_path):
+    d = tmp_path / "onnx"
+    d.mkdir()
+    keep = d / "mobilenet_v2_imagenet-aaaa.onnx"
+    old = d / "mobilenet_v2_imagenet-bbbb.onnx"
+    other = d / "mobilenet_v2_imagenet_x-cccc.onnx"  # another backbone whose id shares a prefix
+    for f in (keep, old, other):
+        f.write_bytes(b"x")
+    onnx_export.prune_stale(keep)
+    assert keep.exists() and not old.exists() and other.exists()

@@ -33,6 +33,7 @@ def _coral_builder(spec_id: str, tflite_name: str, arch: str, num_classes: int):
         import torch
 
         from .mobilenet import ARCHITECTURES, mobilenet_from_tflite
+        from .onnx_export import prune_stale
         from .registry import get_backbone
         from .tflite_reader import read_tflite
 
@@ -48,6 +49,7 @@ def _coral_builder(spec_id: str, tflite_name: str, arch: str, num_classes: int):
         net = read_tflite(assets_dir() / CORAL_DIR / tflite_name)
         model = mobilenet_from_tflite(net, arch, quantized_stem=QUANTIZED_STEM)
         _atomic_torch_save(model.state_dict(), cached)
+        prune_stale(cached)
         return model
 
     return build

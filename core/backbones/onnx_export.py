@@ -83,7 +83,33 @@ def export_onnx(spec: BackboneSpec, path: Path | None = None) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    if _is_bundled(spec):  # user models may share a file name: never prune theirs
+        prune_stale(path)
     return path
+
+
+def _is_bundled(spec: BackboneSpec) -> bool:
+    from ..paths import assets_dir
+
+    src = spec.weights_file
+    return src is not None and Path(assets_dir()).resolve() in Path(src).resolve().parents
+
+
+def prune_stale(path: Path) -> None:
+    """Delete older cache entries of the same backbone (same ``<name>-`` prefix, other hash).
+
+    Keys change when the weights or the converter change, so without this every upgrade would
+    leave a dead 14 MB export behind.  Files still open elsewhere (Windows) are left alone.
+    """
+    name, _, _ = path.stem.rpartition("-")
+    if not name:
+        return
+    for old in path.parent.glob(f"{name}-*{path.suffix}"):
+        if old != path and old.stem.rpartition("-")[0] == name:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 def _export_dynamo(model, example, out: str, outputs: list[str]) -> None:
