@@ -187,3 +187,15 @@ def test_unknown_architecture(mnv3_weights):
     path, _ = mnv3_weights
     with pytest.raises(FewLensError, match="unknown torchvision architecture"):
         register_user_backbone(path, arch="not_a_net")
+
+
+def test_arch_colon_path_form_for_cli_and_projects(mnv3_weights, capsys):
+    import json
+
+    from core.cli import main
+
+    path, _ = mnv3_weights
+    assert main(["backbones", "--add", f"mobilenet_v3_small:{path}", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["id"] == f"mobilenet_v3_small:{path.resolve()}" and row["embed_dim"] == 1024
+    assert "user-supplied" in row["license"]
