@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import FewLensError
-from core.methods import method_names
+from core.methods import DEFAULT_METHOD, method_names
 from core.project import Project
 
 from . import undo
@@ -55,6 +55,17 @@ from .workers import (
 )
 
 PROJECT_FILTER = "FewLens projects (*.fewlens)"
+
+# What the method selector shows; unknown (newly registered) methods show their registry name.
+METHOD_TITLES = {
+    "protonet": "Prototypes",
+    "softkmeans": "Prototypes + unlabeled",
+    "linear_probe": "Linear probe",
+    "finetune": "Fine-tuned head",
+    "maml": "MAML head",
+    "siamese": "Siamese similarity",
+    "relation": "Relation network",
+}
 THUMB = 148
 #: gallery zoom steps (thumbnail side in px): small tiles for browsing big projects
 THUMB_SIZES = (96, 124, 148, 196, 256)
@@ -250,14 +261,19 @@ class MainWindow(QMainWindow):
         self.backbone_combo.setToolTip("The pretrained network that turns images into features. "
                                        "Changing it re-analyses every image in the background.")
         for bid, title in backbone_choices():
-            self.backbone_combo.addItem(title, bid)
+            # "MobileNetV2 · ImageNet (default, photos)" -> the name; the details go to the tooltip
+            self.backbone_combo.addItem(title.split(" (")[0], bid)
+            self.backbone_combo.setItemData(self.backbone_combo.count() - 1, f"{title}\n{bid}",
+                                            Qt.ItemDataRole.ToolTipRole)
         self.backbone_combo.currentIndexChanged.connect(self._backbone_picked)
         tb.addWidget(self.backbone_combo)
         tb.addWidget(QLabel("Method"))
         self.method_combo = QComboBox()
         self.method_combo.setToolTip("The few-shot method that learns your classes from the labeled images")
         for name in method_names():
-            self.method_combo.addItem(name, name)
+            title = METHOD_TITLES.get(name, name) + (" (default)" if name == DEFAULT_METHOD else "")
+            self.method_combo.addItem(title, name)
+            self.method_combo.setItemData(self.method_combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
         self.method_combo.currentIndexChanged.connect(self._method_picked)
         tb.addWidget(self.method_combo)
         tb.addSeparator()
@@ -270,7 +286,7 @@ class MainWindow(QMainWindow):
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(0, 95)
         self.threshold_slider.setSingleStep(5)
-        self.threshold_slider.setFixedWidth(140)
+        self.threshold_slider.setFixedWidth(120)
         self.threshold_slider.setToolTip("Predictions less confident than this are marked unknown")
         self.threshold_slider.valueChanged.connect(self._threshold_moved)
         self.threshold_value = QLabel("50%")
