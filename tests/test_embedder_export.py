@@ -94,3 +94,27 @@ def test_stale_exports_of_the_same_backbone_are_pruned(tmp_path):
         f.write_bytes(b"x")
     onnx_export.prune_stale(keep)
     assert keep.exists() and not old.exists() and other.exists()
+
+
+def test_pre_exported_models_in_assets_are_used_without_torch_export(tmp_path, monkeypatch):
+    """The light bundle ships assets/onnx/<weights_id>.onnx: no export, no cache copy needed."""
+    import shutil
+
+    from core.backbones import get_backbone
+
+    spec = get_backbone("mobilenet_v2_imagenet")
+    built = onnx_export.onnx_path_for(spec)
+    assets = tmp_path / "assets"
+    (assets / "onnx").mkdir(parents=True)
+    shipped = assets / "onnx" / f"{spec.weights_id()}.onnx"
+    shutil.copyfile(built, shipped)
+    monkeypatch.setenv("FEWLENS_ASSETS_DIR", str(assets))
+    monkeypatch.setenv("FEWLENS_CACHE_DIR", str(tmp_path / "empty_cache"))
+
+    def no_export(*a, **k):
+        raise AssertionError("must not export when a shipped ONNX file exists")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", no_export)
+    assert onnx_export.onnx_path_for(spec) == shipped
+    emb = Embedder("mobilenet_v2_imagenet", device="cpu")
+    assert emb.embed_images(_imgs()[:1]).shape == (1, 1280)

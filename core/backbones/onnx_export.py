@@ -31,9 +31,18 @@ def onnx_cache_path(spec: BackboneSpec) -> Path:
 
 
 def onnx_path_for(spec: BackboneSpec, export: bool = True) -> Path:
-    """The ONNX file to run for ``spec``: the user's own file, or the cached export (made if missing)."""
+    """The ONNX file to run for ``spec``.
+
+    In order: the user's own ONNX file; a pre-exported ``assets_dir()/onnx/<weights_id>.onnx``
+    (the torch-free bundle ships these); the cache, exporting with torch when missing.
+    """
     if spec.onnx_file is not None:
         return Path(spec.onnx_file)
+    from ..paths import assets_dir
+
+    shipped = assets_dir() / "onnx" / f"{spec.weights_id()}.onnx"
+    if shipped.is_file():
+        return shipped
     path = onnx_cache_path(spec)
     if not path.exists():
         if not export:
