@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .backbones import DEFAULT_BACKBONE, BackboneSpec, get_backbone
-from .backbones.onnx_export import EMBEDDING_OUTPUT, INPUT_NAME, LOGITS_OUTPUT, onnx_path_for
+from .backbones.onnx_export import EMBEDDING_OUTPUT, LOGITS_OUTPUT, onnx_path_for
 from .errors import FewLensError, ModelFileError
 from .preprocess import preprocess_batch
 

@@ -269,7 +269,6 @@ def _read(buf: bytes, tflite) -> TFLiteNetwork:
             if name == "AVERAGE_POOL_2D":
                 net.pool_output = outs[0]
 
-
     # A weight op that consumes the pooled features is the classifier head.
     if net.pool_output >= 0 and net.layers and net.layers[-1].input_tensor == net.pool_output:
         head = net.layers[-1]
