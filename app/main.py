@@ -40,11 +40,13 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     except FewLensError as e:
         QMessageBox.warning(window, "FewLens", str(e))
         path = None
-    if path is not None and not window.open_project(path) and project:
-        # The named project could not be opened (the window said why): fall back to the sample.
-        from .sample_project import ensure_sample_project
+    if path is not None:
+        job = window.open_project(path, wait=True)
+        if job.error and project:
+            # The named project could not be opened (the window said why): fall back to the sample.
+            from .sample_project import ensure_sample_project
 
-        window.open_project(ensure_sample_project())
+            window.open_project(ensure_sample_project())
     return app.exec()
 
 

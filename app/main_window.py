@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -50,6 +50,7 @@ from .workers import (
     ImportPlan,
     Job,
     LocateJob,
+    OpenProjectJob,
     cached_embedder,
     subfolder_names,
 )
@@ -330,14 +331,24 @@ class MainWindow(QMainWindow):
         self._schedule_status()
         self.embed_missing()
 
-    def open_project(self, path: os.PathLike | str) -> bool:
-        try:
-            session = ProjectSession(Project.open(path))
-        except FewLensError as e:
-            QMessageBox.warning(self, "Cannot open project", str(e))
-            return False
-        self.set_session(session)
-        return True
+    def open_project(self, path: os.PathLike | str, wait: bool = False) -> OpenProjectJob:
+        """Open a project: the file is read on a worker (a banner shows it), then the window
+        switches to it.  ``wait=True`` blocks until done (startup, tests).  A file that is not
+        a project is reported in a message box and the current project stays open."""
+        job = OpenProjectJob(Path(path))
+        job.finished.connect(self._project_opened)
+        self._start(job)
+        if wait:
+            self.pool.waitForDone()
+            QCoreApplication.sendPostedEvents()  # deliver job.finished now
+        return job
+
+    def _project_opened(self, job: OpenProjectJob) -> None:
+        if job.error or job.project is None:
+            if not job.cancelled:
+                QMessageBox.warning(self, "Cannot open project", job.error or f"{job.path}: not opened")
+            return
+        self.set_session(ProjectSession(job.project, rows=job.rows))
 
     def _sync_toolbar(self) -> None:
         s = self.session

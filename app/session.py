@@ -69,7 +69,9 @@ class ProjectSession(QObject):
     embeddingsChanged = Signal()
     settingsChanged = Signal()
 
-    def __init__(self, project: Project, parent: QObject | None = None):
+    def __init__(self, project: Project, parent: QObject | None = None, rows: "ProjectRows | None" = None):
+        """``rows``: the project's image table already read (by :func:`read_project_rows` on a
+        worker thread, so opening a 100k-image project does not stall the UI)."""
         super().__init__(parent)
         self.project = project
         self.backbone: str = project.get_setting("backbone") or default_backbone()
@@ -96,21 +98,18 @@ class ProjectSession(QObject):
         self._rows_generation = 0
         self.predictor = LivePredictor(self)
         self.predictor.finished.connect(self._on_predictions)
-        self._load()
+        self._load(rows)
 
     # ------------------------------------------------------------------ loading
-    def _load(self) -> None:
-        recs = self.project.images()
-        self.ids = np.fromiter((r.id for r in recs), np.int64, len(recs))
-        self.files = [r.file for r in recs]
-        self.hashes = [r.hash for r in recs]
-        self.labels = np.fromiter((UNLABELED if r.class_id is None else r.class_id for r in recs), np.int64, len(recs))
-        self.missing = np.fromiter((r.missing for r in recs), bool, len(recs))
-        self._row_of = {int(i): k for k, i in enumerate(self.ids)}
+    def _load(self, rows: "ProjectRows | None") -> None:
+        rows = rows if rows is not None else read_project_rows(self.project)
+        self.ids, self.files, self.hashes = rows.ids, rows.files, rows.hashes
+        self.labels, self.missing, self._row_of = rows.labels, rows.missing, rows.row_of
+        n = len(self.ids)
         self.emb = EmbeddingMatrix()
-        self.emb.resize(len(recs))
-        self.pred = PredictionState.empty(len(recs))
-        self.unknown = np.zeros(len(recs), bool)
+        self.emb.resize(n)
+        self.pred = PredictionState.empty(n)
+        self.unknown = np.zeros(n, bool)
         self.classes = self.project.classes()
 
     @property
@@ -529,6 +528,34 @@ class ProjectSession(QObject):
             auto_threshold=p.auto_threshold,
         )
         self.unknown = np.concatenate([self.unknown, np.zeros(extra, bool)])
+
+
+@dataclass
+class ProjectRows:
+    """The image table of a project as row-aligned arrays (what a session starts from)."""
+
+    ids: np.ndarray
+    files: list[str]
+    hashes: list[str]
+    labels: np.ndarray
+    missing: np.ndarray
+    row_of: dict[int, int]
+
+
+def read_project_rows(project: Project) -> ProjectRows:
+    """Read every image record (and check which files are missing).  Safe on any thread:
+    the project gives each thread its own SQLite connection."""
+    recs = project.images()
+    n = len(recs)
+    ids = np.fromiter((r.id for r in recs), np.int64, n)
+    return ProjectRows(
+        ids=ids,
+        files=[r.file for r in recs],
+        hashes=[r.hash for r in recs],
+        labels=np.fromiter((UNLABELED if r.class_id is None else r.class_id for r in recs), np.int64, n),
+        missing=np.fromiter((r.missing for r in recs), bool, n),
+        row_of=dict(zip(ids.tolist(), range(n))),
+    )
 
 
 def _take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:

@@ -299,6 +299,32 @@ class EmbedMissingJob(_EmbeddingJob):
             self._embed(misses, done, total)
 
 
+class OpenProjectJob(Job):
+    """Open a project file and read its image table off the UI thread."""
+
+    title = "Opening project"
+
+    def __init__(self, path: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self.path = Path(path)
+        self.project = None
+        self.rows = None
+
+    def run(self) -> None:
+        from core.project import Project
+
+        from .session import read_project_rows
+
+        self.status.emit(f"Opening {self.path.name}…")
+        self.project = Project.open(self.path)
+        try:
+            self.rows = read_project_rows(self.project)
+        except BaseException:
+            self.project.close()
+            self.project = None
+            raise
+
+
 class LocateJob(Job):
     """Relink missing files under a folder by content hash."""
 

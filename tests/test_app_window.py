@@ -237,3 +237,29 @@ def test_zoom_changes_tile_and_thumbnail_size(qtbot, tmp_path):
         window.zoom(+1)
     assert window.thumbs.size == THUMB_SIZES[-1]  # clamped at the largest step
     window.close()
+
+
+def test_open_project_reads_off_the_ui_thread_and_reports_bad_files(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    first, second = tmp_path / "a.fewlens", tmp_path / "b.fewlens"
+    Project.create(first).close()
+    with Project.create(second) as p:
+        p.add_class("Owl")
+        p.add_images([(tmp_path / "owl.jpg", "0" * 64)])
+    window = MainWindow(ProjectSession(Project.open(first)))
+    qtbot.addWidget(window)
+    window.open_project(second)
+    qtbot.waitUntil(lambda: window.session.path == second, timeout=10_000)
+    assert len(window.session) == 1 and window.session.classes[0].name == "Owl"
+    assert window.session.missing.all()  # the file is not there: shown as missing
+    assert window.windowTitle().startswith("b")
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warnings.append(a[2]))
+    junk = tmp_path / "notes.fewlens"
+    junk.write_text("not a project")
+    job = window.open_project(junk, wait=True)
+    assert job.error and warnings and "notes.fewlens" in warnings[0]
+    assert window.session.path == second  # the open project stays open
+    window.close()
