@@ -51,6 +51,7 @@ from .workers import (
     Job,
     LocateJob,
     OpenProjectJob,
+    SaveAsJob,
     cached_embedder,
     subfolder_names,
 )
@@ -798,12 +799,12 @@ class MainWindow(QMainWindow):
             return
         if not path.endswith(".fewlens"):
             path += ".fewlens"
-        try:
-            copy = self.session.project.save_as(path, overwrite=True)
-        except FewLensError as e:
-            QMessageBox.warning(self, "Save As", str(e))
-            return
-        self.set_session(ProjectSession(copy))
+        self.start_save_as(Path(path))
+
+    def start_save_as(self, path: Path) -> SaveAsJob:
+        job = SaveAsJob(self.session.project, path)
+        job.finished.connect(self._project_opened)
+        return self._start(job)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

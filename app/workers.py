@@ -325,6 +325,29 @@ class OpenProjectJob(Job):
             raise
 
 
+class SaveAsJob(OpenProjectJob):
+    """Copy the open project to a new file (SQLite backup: consistent even while it changes),
+    then read the copy, which the window switches to."""
+
+    title = "Saving a copy"
+
+    def __init__(self, source, path: Path, parent: QObject | None = None):
+        super().__init__(path, parent)
+        self.source = source  # the open core.project.Project
+
+    def run(self) -> None:
+        from .session import read_project_rows
+
+        self.status.emit(f"Saving {self.path.name}…")
+        self.project = self.source.save_as(self.path, overwrite=True)
+        try:
+            self.rows = read_project_rows(self.project)
+        except BaseException:
+            self.project.close()
+            self.project = None
+            raise
+
+
 class LocateJob(Job):
     """Relink missing files under a folder by content hash."""
 

@@ -255,11 +255,19 @@ def test_open_project_reads_off_the_ui_thread_and_reports_bad_files(qtbot, tmp_p
     assert window.session.missing.all()  # the file is not there: shown as missing
     assert window.windowTitle().startswith("b")
 
+    # Save As: a copy with everything, and the window continues in the copy
+    copy = tmp_path / "copy.fewlens"
+    window.start_save_as(copy)
+    qtbot.waitUntil(lambda: window.session.path == copy, timeout=10_000)
+    assert [c.name for c in window.session.classes] == ["Owl"] and len(window.session) == 1
+    with Project.open(second) as original:
+        assert original.image_count() == 1  # the original is untouched
+
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a: warnings.append(a[2]))
     junk = tmp_path / "notes.fewlens"
     junk.write_text("not a project")
     job = window.open_project(junk, wait=True)
     assert job.error and warnings and "notes.fewlens" in warnings[0]
-    assert window.session.path == second  # the open project stays open
+    assert window.session.path == copy  # the open project stays open
     window.close()
