@@ -56,6 +56,16 @@ class ImportReport(QFrame):
         self.list.setFixedHeight(rows * (self.list.sizeHintForRow(0) + 2) + 6 if n else 0)
         self.show()
 
+    def show_failure(self, title: str, message: str) -> None:
+        """A task failed as a whole (e.g. the model could not be loaded): say so until dismissed."""
+        self.errors = []
+        self.title.setText(f"⚠  {title}")
+        self.sub.setText("")
+        self.list.clear()
+        self.list.addItem(message)
+        self.list.setFixedHeight(self.list.sizeHintForRow(0) + 8)
+        self.show()
+
     def file_names(self) -> list[str]:
         return [_name(getattr(e, "path", "")) for e in self.errors]
 

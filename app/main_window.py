@@ -400,6 +400,9 @@ class MainWindow(QMainWindow):
             self.jobs.remove(job)
         if job.error:
             self.statusBar().showMessage(job.error, 10000)
+            if isinstance(job, (ImportJob, EmbedMissingJob)):
+                # without embeddings nothing can be predicted: keep this visible until dismissed
+                self.report.show_failure(f"{job.title} failed", job.error)
         self._schedule_status()
 
     @property

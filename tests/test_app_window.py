@@ -271,3 +271,24 @@ def test_open_project_reads_off_the_ui_thread_and_reports_bad_files(qtbot, tmp_p
     assert job.error and warnings and "notes.fewlens" in warnings[0]
     assert window.session.path == copy  # the open project stays open
     window.close()
+
+
+def test_a_model_that_cannot_load_is_reported(qtbot, tmp_path, monkeypatch):
+    from app import workers
+    from core.errors import ModelFileError
+
+    def broken(backbone):
+        raise ModelFileError(tmp_path / "model.onnx", "truncated file")
+
+    monkeypatch.setattr(workers, "get_embedder", broken)
+    path = tmp_path / "m.fewlens"
+    Project.create(path).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(window)
+    window.show()
+    window.ask_use_subfolders = lambda names: False
+    window.import_paths([MINI / "Hat"])
+    qtbot.waitUntil(lambda: not window.jobs, timeout=10_000)
+    assert window.report.isVisible() and "model.onnx" in window.report.list.item(0).text()
+    assert len(window.session) == 0
+    window.close()
