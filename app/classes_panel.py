@@ -185,10 +185,6 @@ class ClassesPanel(QFrame):
         finally:
             self._updating = False
 
-    def current_class_id(self) -> int | None:
-        it = self.list.currentItem()
-        return it.data(ClassIdRole) if it else None
-
     def item_for(self, class_id: int) -> QListWidgetItem | None:
         for k in range(self.list.count()):
             if self.list.item(k).data(ClassIdRole) == class_id:

@@ -39,12 +39,6 @@ class GalleryFilter:
     kind: str = "all"  # all | labeled | unlabeled | review | class
     class_id: int | None = None
 
-    def describe(self, session: ProjectSession) -> str:
-        if self.kind == "class":
-            c = session.class_by_id(self.class_id) if self.class_id is not None else None
-            return c.name if c else "class"
-        return {"all": "All images", "labeled": "Labeled", "unlabeled": "Unlabeled", "review": "Needs review"}[self.kind]
-
 
 class GalleryModel(QAbstractListModel):
     rowsRefiltered = Signal()

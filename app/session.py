@@ -162,12 +162,6 @@ class ProjectSession(QObject):
                 return c
         return None
 
-    def class_index(self, class_id: int) -> int:
-        for k, c in enumerate(self.classes):
-            if c.id == class_id:
-                return k
-        return -1
-
     def class_counts(self) -> dict[int, tuple[int, int]]:
         """{class id: (labeled, predicted among unlabeled)}."""
         if not self.classes:

@@ -102,9 +102,6 @@ class ThumbnailLoader(QObject):
             self.size = size
             self.invalidate()
 
-    def failed(self, img: QImage | None) -> bool:
-        return img is not None and img.isNull()
-
     def invalidate(self, image_id: int | None = None) -> None:
         """Forget one thumbnail (file relinked) or all of them (project switched)."""
         with self._lock:
@@ -124,10 +121,6 @@ class ThumbnailLoader(QObject):
             self._queue.clear()
             self._queued.clear()
         self._pool.waitForDone(2000)
-
-    @property
-    def cached_count(self) -> int:
-        return len(self._cache)
 
     # ---------------------------------------------------------------- worker threads
     def _drain(self) -> None:
