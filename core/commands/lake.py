@@ -3,7 +3,8 @@
 Prints the error over the 400 queries and per run.  ``--backbone`` names bundled meta-trained
 Conv-4 models (``omniglot_conv4_<method>``) or checkpoint files; several, comma-separated, form an
 ensemble.  ``--method`` is a meta-trained learner's own head when it matches the checkpoint's
-method, otherwise any ``core.methods`` method run on the Conv-4 embeddings.
+method (``native``: each checkpoint's own), otherwise any ``core.methods`` method run on the Conv-4
+embeddings.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ def register(sub) -> None:
     p.add_argument("--backbone", default=None,
                    help="bundled id or checkpoint path; comma-separated for an ensemble "
                         "(default: the bundled model of --method, else the ProtoNet one)")
-    p.add_argument("--method", default="protonet")
+    p.add_argument("--method", default="protonet",
+                   help="protonet/siamese/relation/maml (a checkpoint's own head), native (each ensemble member's "
+                        "own head) or any fewlens method name applied to the Conv-4 embeddings")
     p.add_argument("--no-tta", action="store_true", help="no test-time augmentation")
     p.add_argument("--tta", default="shift", choices=["shift", "rich"],
                    help="test-time views: 1-px shifts (default) or shifts + small rotations/scales/stroke widths")
@@ -41,7 +44,7 @@ def build_scorers(backbone: str | None, method: str, tta: bool):
     scorers, sizes = [], set()
     for name in [b for b in backbone.split(",") if b]:
         learner, cfg = load_learner(resolve_checkpoint(name))
-        native = cfg.get("method") == method
+        native = method in ("native", cfg.get("method"))
         scorers.append(LearnerScorer(learner, None if native else method, tta=tta))
         sizes.add(int(cfg.get("input_size", 28)))
     if len(sizes) != 1:

@@ -149,8 +149,17 @@ class MAMLLearner(EpisodicLearner):
         return fast
 
     def logits(self, xs, ys, xq, ways, steps: int | None = None, create_graph: bool = False):
-        if ways != self.ways:
-            raise ValueError(f"this MAML model was meta-trained for {self.ways}-way episodes, not {ways}-way")
+        if ways > self.ways:
+            raise ValueError(f"this MAML model was meta-trained for {self.ways}-way episodes; {ways}-way needs more head rows")
+        if ways < self.ways:
+            # fewer classes: adapt a copy of the first `ways` class slots of the meta-learned head
+            sub = MAMLLearner(self.backbone, self.head.in_features, ways, self.inner_lr, self.inner_steps,
+                              self.first_order, self.anil, self.eval_steps)
+            with torch.no_grad():
+                sub.head.weight.copy_(self.head.weight[:ways])
+                sub.head.bias.copy_(self.head.bias[:ways])
+            sub.train(self.training)
+            return sub.logits(xs, ys, xq, ways, steps, create_graph)
         with torch.enable_grad(), _batch_stat_norm(self, enabled=not self.training):
             fast = self.adapt(xs, ys, self.eval_steps if steps is None else steps, create_graph)
             return fast(self.backbone(xq) if self.anil else xq)
