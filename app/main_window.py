@@ -92,7 +92,10 @@ class MainWindow(QMainWindow):
         self.resize(1360, 860)
 
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self.pool.setMaxThreadCount(3)  # import + re-embed + open/locate can overlap
+        # the detail view's decode must not queue behind a long import
+        self.detail_pool = QThreadPool(self)
+        self.detail_pool.setMaxThreadCount(1)
         self.thumbs = ThumbnailLoader(size=THUMB, parent=self)
         self.undo_stack = QUndoStack(self)
         self.jobs: list[Job] = []
@@ -731,7 +734,7 @@ class MainWindow(QMainWindow):
         job = DetailJob(image_id, s.file_path(row), s.backbone)
         job.loaded.connect(lambda r: self.detail.set_loaded(r.image_id, r.image, r.error, r.backbone_sees))
         self._detail_job = job
-        job.start(self.pool)
+        job.start(self.detail_pool)
 
     # ================================================================== toolbar settings
     def _backbone_picked(self, _index: int) -> None:
@@ -858,6 +861,7 @@ class MainWindow(QMainWindow):
         if self._detail_job is not None:
             self._detail_job.cancel()
         self.pool.waitForDone(10000)
+        self.detail_pool.waitForDone(5000)
         self.thumbs.shutdown()
         if self.try_dialog is not None:
             self.try_dialog.close()
