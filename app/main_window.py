@@ -401,7 +401,7 @@ class MainWindow(QMainWindow):
     def _job_done(self, job: Job) -> None:
         if job in self.jobs:
             self.jobs.remove(job)
-        if job.error:
+        if job.error and not job.cancelled:  # a cancelled job may fail on its closed project: not news
             self.statusBar().showMessage(job.error, 10000)
             if isinstance(job, (ImportJob, EmbedMissingJob)):
                 # without embeddings nothing can be predicted: keep this visible until dismissed
