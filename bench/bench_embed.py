@@ -38,7 +38,115 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="timed passes; the median is reported")
     p.add_argument("--engines", nargs="+", default=["ort", "torch", "litert"], choices=["ort", "torch", "litert"])
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "embedding.md")
+    p.add_argument("--no-fidelity", action="store_true", help="skip the port-vs-LiteRT fidelity table")
     return p.parse_args(argv)
+
+
+def fidelity_rows() -> list[str]:
+    """Port vs LiteRT and ONNX Runtime vs torch, per bundled backbone, on the repo's test photos."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from core.backbones import list_backbones
+    from core.backbones.tflite_reader import read_tflite
+    from core.embedder import Embedder
+    from core.images import find_images, load_image
+    from core.preprocess import crop_uint8, normalize
+
+    paths = find_images([ROOT / "tests" / "data" / "coral"])
+    rows = [
+        "",
+        f"### Fidelity of the float port ({len(paths)} photos in tests/data/coral)",
+        "",
+        "Same uint8 224x224 crop into LiteRT (the original quantized file) and into FewLens (ONNX Runtime). "
+        "Cosine of the global-average-pooled features; top-1 of the classifier head (a class tied at the top of "
+        "LiteRT's quantized logits counts as its top-1).  'full decode': full-resolution decode then resize; "
+        "'app decode': the app's reduced-scale decode (DCT scaling / box reduce) then resize.",
+        "",
+        "| backbone | cosine min / mean (full decode) | cosine min / mean (app decode) | same top-1 | ORT vs torch max rel. diff |",
+        "|---|---|---|---|---|",
+    ]
+    ablations = []
+    for spec in list_backbones():
+        if spec.weights_file is None or spec.weights_file.suffix != ".tflite":
+            continue
+        net = read_tflite(spec.weights_file)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            interp = Interpreter(model_path=str(spec.weights_file), experimental_preserve_all_tensors=True)
+        interp.allocate_tensors()
+        det = {d["index"]: d for d in interp.get_tensor_details()}
+        inp = interp.get_input_details()[0]["index"]
+
+        def reference(px):
+            interp.set_tensor(inp, px[None])
+            interp.invoke()
+            out = []
+            for idx in (net.pool_output, net.logits_output):
+                if idx < 0:
+                    out.append(None)
+                    continue
+                scale, zero = det[idx]["quantization"]
+                out.append((interp.get_tensor(idx).reshape(-1).astype(np.float64) - zero) * scale)
+            return out
+
+        ort_emb = Embedder(spec.id, device="cpu")
+        torch_emb = Embedder(spec.id, device="cpu", engine="torch")
+        cells, top_ok, rel = [], 0, 0.0
+        px_full = feats_full = None
+        for min_side in (None, spec.resize_size):
+            px = np.stack([crop_uint8(load_image(p, min_side=min_side), spec) for p in paths])
+            x = np.stack([normalize(c, spec) for c in px])
+            ours = ort_emb.embed_batch(x)
+            refs = [reference(c) for c in px]
+            feats = np.stack([r[0] for r in refs])
+            cos = (ours * feats).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(feats, axis=1))
+            cells.append(f"{cos.min():.4f} / {cos.mean():.4f}")
+            if min_side is None:
+                px_full, feats_full = px, feats
+                t = torch_emb.embed_batch(x)
+                rel = float((np.linalg.norm(ours - t, axis=1) / np.linalg.norm(t, axis=1)).max())
+                if spec.has_head:
+                    top = ort_emb.logits_batch(x).argmax(1)
+                    top_ok = sum(int(top[i]) in set(np.flatnonzero(r[1] >= r[1].max() - 1e-9)) for i, r in enumerate(refs))
+        top_cell = f"{top_ok}/{len(paths)}" if spec.has_head else "no head"
+        rows.append(f"| {spec.id} | {cells[0]} | {cells[1]} | {top_cell} | {rel:.1e} |")
+        print(rows[-1], flush=True)
+        ablations.append((spec, net, px_full, feats_full))
+    rows += ablation_rows(ablations)
+    return rows
+
+
+def ablation_rows(cases) -> list[str]:
+    """What the two port details buy: the integer-exact stem, and TF-SAME (0,1) padding."""
+    import torch
+
+    from core.backbones.mobilenet import TFSamePad2d, mobilenet_from_tflite
+    from core.preprocess import normalize
+
+    def symmetric(self, t):  # PyTorch's padding=1 on every 3x3 conv
+        return torch.nn.functional.pad(t, (1, 1, 1, 1))[..., : None if self.stride == 1 else -1, : None if self.stride == 1 else -1]
+
+    rows = ["", "Ablation (torch, full decode, cosine min / mean vs LiteRT):", "",
+            "| backbone | this port | float stem | float stem + PyTorch padding=1 |", "|---|---|---|---|"]
+    for spec, net, px, feats in cases:
+        arch = "mobilenet_v1" if spec.embed_dim == 1024 else "mobilenet_v2"
+        x = torch.from_numpy(np.stack([normalize(c, spec) for c in px]))
+        cells = []
+        for qstem, pad in ((True, None), (False, None), (False, symmetric)):
+            model = mobilenet_from_tflite(net, arch, quantized_stem=qstem)
+            orig = TFSamePad2d.forward
+            if pad is not None:
+                TFSamePad2d.forward = pad
+            try:
+                with torch.inference_mode():
+                    e = model(x).numpy()
+            finally:
+                TFSamePad2d.forward = orig
+            cos = (e * feats).sum(1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(feats, axis=1))
+            cells.append(f"{cos.min():.4f} / {cos.mean():.4f}")
+        rows.append(f"| {spec.id} | " + " | ".join(cells) + " |")
+        print(rows[-1], flush=True)
+    return rows
 
 
 def load_photos(data: Path, n: int):
@@ -168,7 +276,13 @@ def main(argv=None) -> int:
             print(f"{engine:6s} batch {bs:3d}: {results[(engine, bs)]:7.2f} ms/image "
                   f"(CPU {cpu[(engine, bs)]:.2f} ms/image)", flush=True)
 
-    write_report(args, spec, results, cpu, prep_ms, n_files, notes, argv)
+    extra = []
+    if not args.no_fidelity:
+        try:
+            extra = fidelity_rows()
+        except ModuleNotFoundError as e:
+            print(f"fidelity table skipped: {e}", file=sys.stderr)
+    write_report(args, spec, results, cpu, prep_ms, n_files, notes, argv, extra)
     return 0
 
 
@@ -189,7 +303,7 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_report(args, spec, results, cpu, prep_ms, n_files, notes, argv) -> None:
+def write_report(args, spec, results, cpu, prep_ms, n_files, notes, argv, extra=()) -> None:
     import onnxruntime
 
     try:
@@ -245,7 +359,7 @@ def write_report(args, spec, results, cpu, prep_ms, n_files, notes, argv) -> Non
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(lines)
+    text = "\n".join(lines + list(extra) + [""])
     args.out.write_text(text)
     print(f"\nwrote {args.out}\n\n{text}")
 
