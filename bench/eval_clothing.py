@@ -1,4 +1,4 @@
-"""5-way 1-shot and 5-shot accuracy of every bundled backbone with the default method, via `fewlens eval`.
+"""5-way 1-shot and 5-shot accuracy of every bundled backbone with the default method (and ProtoNet), via `fewlens eval`.
 
     .venv/bin/python bench/eval_clothing.py [--dataset /work/shared/data/clothing17] [--episodes 600] [--seed 0]
                                             [--out bench/results/core_eval.md]
@@ -91,50 +91,62 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 5])
     ap.add_argument("--backbones", nargs="+", default=None, help="default: every bundled backbone")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core_eval.md")
+    ap.add_argument("--methods", nargs="+", default=None,
+                    help="methods to run (default: the default method, plus protonet for reference)")
+    ap.add_argument("--unlabeled-pool", type=int, default=0, metavar="M", help="passed to fewlens eval")
     ap.add_argument("--no-reference-check", action="store_true", help="skip the port-vs-LiteRT accuracy check")
     args = ap.parse_args(argv)
     backbones = args.backbones or [b.id for b in list_backbones()]
 
     env = {**os.environ, "FEWLENS_THREADS": os.environ.get("FEWLENS_THREADS", "1")}
     rows = []
+    methods = args.methods or list(dict.fromkeys([DEFAULT_METHOD, "protonet"]))
+    pool = ["--unlabeled-pool", str(args.unlabeled_pool)] if args.unlabeled_pool else []
     for bb in backbones:
-        for k in args.shots:
-            cmd = ["fewlens", "eval", "--dataset", args.dataset, "--ways", "5", "--shots", str(k),
-                   "--queries", str(args.queries), "--episodes", str(args.episodes), "--seed", str(args.seed),
-                   "--backbone", bb, "--json"]
-            print("$", shlex.join(cmd), file=sys.stderr, flush=True)
-            proc = subprocess.run(FEWLENS + cmd[1:], env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                raise SystemExit(f"failed: {shlex.join(cmd)}")
-            doc = json.loads(proc.stdout)
-            print(f"  {doc['accuracy_pct']:.2f} ± {doc['ci95_pct']:.2f}", file=sys.stderr, flush=True)
-            rows.append((bb, k, doc, shlex.join(cmd)))
+        for m in methods:
+            for k in args.shots:
+                cmd = ["fewlens", "eval", "--dataset", args.dataset, "--ways", "5", "--shots", str(k),
+                       "--queries", str(args.queries), "--episodes", str(args.episodes), "--seed", str(args.seed),
+                       "--backbone", bb, "--method", m, *pool, "--json"]
+                print("$", shlex.join(cmd), file=sys.stderr, flush=True)
+                proc = subprocess.run(FEWLENS + cmd[1:], env=env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(proc.stderr, file=sys.stderr)
+                    raise SystemExit(f"failed: {shlex.join(cmd)}")
+                doc = json.loads(proc.stdout)
+                print(f"  {doc['accuracy_pct']:.2f} ± {doc['ci95_pct']:.2f}", file=sys.stderr, flush=True)
+                rows.append((bb, m, k, doc, shlex.join(cmd)))
 
-    method = rows[0][2]["method"] if rows else DEFAULT_METHOD
-    by = {(bb, k): d for bb, k, d, _ in rows}
+    by = {(bb, m, k): d for bb, m, k, d, _ in rows}
+    first = rows[0][3]
+    pool_text = (f", unlabeled pool {args.unlabeled_pool} per class + distractors" if args.unlabeled_pool
+                 else ", no unlabeled pool (transductive methods see only the episode's queries)")
     lines = [
-        f"## `fewlens eval` on clothing17: bundled backbones, default method (`{method}`)",
+        f"## `fewlens eval` on clothing17: bundled backbones, default method `{DEFAULT_METHOD}`"
+        + (" (and `protonet` for reference)" if "protonet" in methods and DEFAULT_METHOD != "protonet" else ""),
         "",
         f"5-way, {args.queries} queries per class, {args.episodes} episodes, seed {args.seed} (identical episodes in "
-        "every row), accuracy % ± 95% CI; ECE = expected calibration error of the top-class confidence.",
+        f"every row){pool_text}; accuracy % ± 95% CI; ECE = expected calibration error of the top-class confidence, %.",
         "",
-        "| backbone | " + " | ".join(f"5-way {k}-shot | ECE {k}-shot" for k in args.shots) + " |",
-        "|---|" + "---:|---:|" * len(args.shots),
+        "| backbone | method | " + " | ".join(f"5-way {k}-shot | ECE {k}-shot" for k in args.shots) + " |",
+        "|---|---|" + "---:|---:|" * len(args.shots),
     ]
     for bb in backbones:
-        cells = []
-        for k in args.shots:
-            d = by[(bb, k)]
-            cells += [f"{d['accuracy_pct']:.2f} ± {d['ci95_pct']:.2f}", f"{d['ece_pct']:.1f}"]
-        lines.append(f"| {bb} | " + " | ".join(cells) + " |")
+        for m in methods:
+            cells = []
+            for k in args.shots:
+                d = by[(bb, m, k)]
+                cells += [f"{d['accuracy_pct']:.2f} ± {d['ci95_pct']:.2f}", f"{d['ece_pct']:.1f}"]
+            name = f"**{m}** (default)" if m == DEFAULT_METHOD else m
+            lines.append(f"| {bb} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "Commands (each prints the JSON the row comes from):", "", "```"]
     lines += [c for *_, c in rows]
+    regen = (f".venv/bin/python bench/eval_clothing.py --dataset {args.dataset} --episodes {args.episodes} "
+             f"--seed {args.seed}" + (f" --unlabeled-pool {args.unlabeled_pool}" if args.unlabeled_pool else ""))
     lines += ["```", "",
-              f"- all rows regenerated by: `.venv/bin/python bench/eval_clothing.py --dataset {args.dataset} "
-              f"--episodes {args.episodes} --seed {args.seed}`",
-              f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; device: {rows[0][2]['device']}; "
-              f"dataset: {rows[0][2]['classes']} classes, {rows[0][2]['images']} images",
+              f"- all rows regenerated by: `{regen}`",
+              f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; device: {first['device']}; "
+              f"dataset: {first['classes']} classes, {first['images']} images",
               ""]
     if not args.no_reference_check:
         print("reference check (port vs LiteRT) ...", file=sys.stderr, flush=True)
