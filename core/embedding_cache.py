@@ -65,7 +65,7 @@ class EmbeddingCache:
         if connection is not None:
             self.path = None
             self._db = connection
-            self._init_schema(label="project")
+            self._init_schema()
             return
         self.path = Path(db_path)
         try:
@@ -74,10 +74,15 @@ class EmbeddingCache:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable except on power loss
-            self._init_schema(label=str(self.path))
+            self._init_schema()
+        except sqlite3.OperationalError as e:  # locked by another process, I/O error: not corruption
+            self._close_quietly()
+            raise ProjectError(self.path, f"cannot open the embedding cache ({e})") from None
         except sqlite3.DatabaseError as e:
             self._close_quietly()
-            raise ProjectError(self.path, f"not an embedding cache (corrupt or another kind of file: {e})") from None
+            err = ProjectError(self.path, f"not an embedding cache (corrupt or another kind of file: {e})")
+            err.corrupt = True
+            raise err from None
         except OSError as e:
             raise ProjectError(self.path, f"cannot open the embedding cache ({e.strerror or e})") from None
 
@@ -90,6 +95,8 @@ class EmbeddingCache:
         try:
             return cls(path)
         except ProjectError as e:
+            if not getattr(e, "corrupt", False):
+                raise  # e.g. locked: never move a cache another process is using
             aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
             log.warning("%s; moving it to %s and starting a new cache", e, aside.name)
             for suffix in ("", "-wal", "-shm"):
@@ -98,7 +105,7 @@ class EmbeddingCache:
                     src.replace(Path(str(aside) + suffix))
             return cls(path)
 
-    def _init_schema(self, label: str) -> None:
+    def _init_schema(self) -> None:
         # Statement by statement: executescript() would COMMIT a transaction the owner of a
         # shared connection has open.
         with self._lock:
@@ -190,7 +197,8 @@ class EmbeddingCache:
 
     def _close_quietly(self) -> None:
         try:
-            self._db.close()
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
         except Exception:
             pass
 

@@ -113,3 +113,23 @@ def test_write_failure_is_a_clear_error(tmp_path):
     assert c.get("h", "b").tolist() == [1, 1]
     with pytest.raises(ProjectError, match="cannot write the embedding cache"):
         c.put_many("b", {"x": np.ones(2, np.float32)})
+
+
+def test_a_locked_cache_is_not_mistaken_for_a_corrupt_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEWLENS_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "embeddings.sqlite"
+    EmbeddingCache(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")  # another process switching modes holds the lock
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _real_connect(*a, **{**k, "timeout": 0.1}))
+    try:
+        with pytest.raises(ProjectError, match="cannot open the embedding cache"):
+            EmbeddingCache.default()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert path.exists() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+_real_connect = sqlite3.connect
