@@ -329,6 +329,9 @@ class MainWindow(QMainWindow):
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self._sync_toolbar()
         self.filter_bar.show_filter(GalleryFilter())
+        if self.model.rowCount():
+            # something in the detail view from the start: the screen explains itself
+            self.gallery.setCurrentIndex(self.model.index(0))
         self.setWindowTitle(f"{session.path.stem} — FewLens")
         remember_project(session.path)
         self._update_enabled()
