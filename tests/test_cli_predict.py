@@ -58,6 +58,12 @@ def test_table_csv_threshold_and_a_bad_query(support_dir, tmp_path, capsys):
     assert out[1].split(",")[1:4:2] == ["", "1"]
 
 
+def test_loose_support_images_are_flagged(support_dir, capsys):
+    shutil.copy(IMPRINTING / "dog_test_0.bmp", support_dir / "unsorted.bmp")
+    assert main(["predict", "--support", str(support_dir), "--images", str(IMPRINTING / "cat_test_0.bmp")]) == 0
+    assert f"ignoring 1 image(s) directly in {support_dir}" in capsys.readouterr().err
+
+
 def test_clear_errors(support_dir, tmp_path, capsys):
     assert main(["predict", "--support", str(tmp_path / "missing"), "--images", str(support_dir)]) == 1
     assert f"{tmp_path / 'missing'}: folder not found" in capsys.readouterr().err

@@ -56,6 +56,10 @@ def support_classes(root: Path) -> dict[str, list[Path]]:
             classes[d.name] = files
     if not classes:
         raise FewLensError(f"{root}: no class subfolders with images (put each class's examples in its own folder)")
+    loose = find_images(root, recursive=False)
+    if loose:
+        print(f"fewlens: ignoring {len(loose)} image(s) directly in {root}: examples go in a folder named "
+              "after their class", file=sys.stderr)
     return classes
 
 
