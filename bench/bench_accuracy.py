@@ -174,6 +174,8 @@ def rows(default_kwargs: dict) -> list[Row]:
         Row("SimpleShot CL2N (dataset mean)", "crop", lambda f: SimpleShotCL2N(l2_normalize(f).mean(0)), "peers"),
         Row("logistic regression on L2 features (sklearn)", "crop", lambda f: LogRegL2(), "peers"),
         Row("1-NN cosine", "crop", lambda f: NearestNeighbor(), "peers"),
+        Row("FewLens `linear_probe` (NumPy logistic regression)", "crop", lambda f: m("linear_probe"), "transfer"),
+        Row("FewLens `maml` (ANIL: head adapted on the support set)", "crop", lambda f: m("maml"), "transfer"),
         # preprocessing
         Row("ProtoNet, squash to 224 (no crop)", "squash", lambda f: m("protonet"), "preprocess"),
         # feature transforms (no refinement)
@@ -390,7 +392,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="episode seed")
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the selection/confirmation class split")
     ap.add_argument("--select", type=int, default=10, help="number of selection classes")
-    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,preprocess,levers,no pool,default")
+    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,transfer,preprocess,levers,no pool,default")
     ap.add_argument("--default-kwargs", default="", help="k=v,... passed to the default method (for trying settings)")
     ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
     ap.add_argument("--timing-images", type=int, default=10_000)
