@@ -826,8 +826,11 @@ class MainWindow(QMainWindow):
 
     # ================================================================== status
     def _set_device(self, label: str) -> None:
+        first = not self.device_label
         self.device_label = label
         self._schedule_status()
+        if first and self.detail.image_id >= 0 and not self.detail.backbone_sees:
+            self._current_changed(self.detail.image_id)  # the model is loaded now: ask what it sees
 
     def _schedule_status(self, *_args) -> None:
         if not self._status_timer.isActive():
