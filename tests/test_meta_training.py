@@ -115,10 +115,10 @@ def test_maml_inner_loop_lowers_support_loss_and_second_order_differs():
         net = torch.nn.Sequential(m.backbone, m.head)
         fast = FunctionalLearner(net, 0.4, first_order=fo).clone()
         loss0 = torch.nn.functional.cross_entropy(fast(xs), ys)
-        losses = [float(loss0)]
+        losses = [float(loss0.detach())]
         for _ in range(3):
             fast.adapt(torch.nn.functional.cross_entropy(fast(xs), ys))
-            losses.append(float(torch.nn.functional.cross_entropy(fast(xs), ys)))
+            losses.append(float(torch.nn.functional.cross_entropy(fast(xs), ys).detach()))
         assert losses[-1] < losses[0]
         # the outer loss reaches the original parameters through the adapted ones
         torch.nn.functional.cross_entropy(fast(xq), yq).backward()
