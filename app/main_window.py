@@ -49,6 +49,7 @@ from .workers import (
     ImportJob,
     ImportPlan,
     Job,
+    BackboneListJob,
     LocateJob,
     OpenProjectJob,
     SaveAsJob,
@@ -71,16 +72,6 @@ METHOD_TITLES = {
 THUMB = 148
 #: gallery zoom steps (thumbnail side in px): small tiles for browsing big projects
 THUMB_SIZES = (96, 124, 148, 196, 256)
-
-
-def backbone_choices() -> list[tuple[str, str]]:
-    """(id, title) of every registered backbone; empty when the registry is unavailable."""
-    try:
-        from core.backbones import list_backbones
-
-        return [(b.id, getattr(b, "title", b.id)) for b in list_backbones()]
-    except Exception:
-        return []
 
 
 class MainWindow(QMainWindow):
@@ -113,6 +104,7 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(self._update_status)
         self._threshold_timer = QTimer(self, singleShot=True, interval=400)
         self._threshold_timer.timeout.connect(self._persist_threshold)
+        self._start(self._backbones_job, show=False)
         if session is not None:
             self.set_session(session)
         else:
@@ -265,11 +257,11 @@ class MainWindow(QMainWindow):
         self.backbone_combo = QComboBox()
         self.backbone_combo.setToolTip("The pretrained network that turns images into features. "
                                        "Changing it re-analyses every image in the background.")
-        for bid, title in backbone_choices():
-            # "MobileNetV2 · ImageNet (default, photos)" -> the name; the details go to the tooltip
-            self.backbone_combo.addItem(title.split(" (")[0], bid)
-            self.backbone_combo.setItemData(self.backbone_combo.count() - 1, f"{title}\n{bid}",
-                                            Qt.ItemDataRole.ToolTipRole)
+        # The registry also lists meta-trained backbones, which loads checkpoints (and torch):
+        # seconds of work, so the list is read on a worker and filled in when ready.
+        self._backbone_titles: dict[str, str] = {}
+        self._backbones_job = BackboneListJob()
+        self._backbones_job.finished.connect(self._fill_backbones)
         self.backbone_combo.currentIndexChanged.connect(self._backbone_picked)
         tb.addWidget(self.backbone_combo)
         tb.addWidget(QLabel("Method"))
@@ -356,6 +348,22 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "Cannot open project", job.error or f"{job.path}: not opened")
             return
         self.set_session(ProjectSession(job.project, rows=job.rows))
+
+    def _fill_backbones(self, job: "BackboneListJob") -> None:
+        combo = self.backbone_combo
+        current = combo.currentData() or (self.session.backbone if self.session is not None else None)
+        combo.blockSignals(True)
+        combo.clear()
+        for bid, title in job.choices:
+            # "MobileNetV2 · ImageNet (default, photos)" -> the name; the details go to the tooltip
+            self._backbone_titles[bid] = title
+            combo.addItem(title.split(" (")[0], bid)
+            combo.setItemData(combo.count() - 1, f"{title}\n{bid}", Qt.ItemDataRole.ToolTipRole)
+        combo.blockSignals(False)
+        if self.session is not None:
+            self._sync_toolbar()
+        elif current is not None:
+            combo.setCurrentIndex(max(0, combo.findData(current)))
 
     def _sync_toolbar(self) -> None:
         s = self.session

@@ -299,6 +299,30 @@ class EmbedMissingJob(_EmbeddingJob):
             self._embed(misses, done, total)
 
 
+def backbone_choices() -> list[tuple[str, str]]:
+    """(id, title) of every registered backbone; empty when the registry is unavailable."""
+    try:
+        from core.backbones import list_backbones
+
+        return [(b.id, getattr(b, "title", b.id)) for b in list_backbones()]
+    except Exception:
+        traceback.print_exc()
+        return []
+
+
+class BackboneListJob(Job):
+    """Read the backbone registry (meta-trained entries load their checkpoints)."""
+
+    title = "Listing backbones"
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.choices: list[tuple[str, str]] = []
+
+    def run(self) -> None:
+        self.choices = backbone_choices()
+
+
 class OpenProjectJob(Job):
     """Open a project file and read its image table off the UI thread."""
 

@@ -2,6 +2,7 @@
 and the memory (RSS) of a 100k-image project open in the window.
 
     python bench/bench_gui_latency.py [--sizes 1000 10000 100000] [--method protonet] [--repeats 7]
+                                      [--import-folder /work/shared/data/clothing17]
 
 For each size it builds a real project file (N image records, fake paths: no
 decoding is involved once embeddings are cached), opens it in the real
@@ -142,11 +143,59 @@ def bench_size(app, n: int, method: str, repeats: int, tmp: Path) -> dict:
     }
 
 
+def bench_import(app, folder: Path, tmp: Path) -> dict:
+    """Drop-a-folder import through the real window: images/s, and how long the UI event loop
+    was ever kept waiting (a 5 ms timer's largest gap) while it ran."""
+    import numpy as np
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from app.main_window import MainWindow
+    from app.session import ProjectSession
+    from core.project import Project
+
+    path = tmp / "import.fewlens"
+    Project.create(path, overwrite=True).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    window.resize(1360, 860)
+    window.show()
+    window.ask_use_subfolders = lambda names: False
+    clock = QElapsedTimer()
+    clock.start()
+    gaps, last = [], [clock.elapsed()]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    start = time.perf_counter()
+    window.import_paths([folder])
+    s = window.session
+    while window.jobs or s.pending_embeddings or not s.predictions_current:
+        app.processEvents()
+        time.sleep(0.002)
+    seconds = time.perf_counter() - start
+    timer.stop()
+    g = np.array(gaps[2:] or [0])
+    n = len(s)
+    window.close()
+    app.processEvents()
+    return {"n": n, "seconds": seconds, "per_s": n / seconds, "gap_p99": float(np.percentile(g, 99)),
+            "gap_max": float(g.max())}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     ap.add_argument("--method", default=None, help="few-shot method (default: the app default)")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--import-folder", type=Path, default=None,
+                    help="also time importing this folder through the window (e.g. /work/shared/data/clothing17); "
+                         "needs the backbone's ONNX export in the cache for a fair number")
     args = ap.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
@@ -166,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {n:,} | {r['open_ms']:.0f} | {r['keypress_ms']:.1f} | {r['compute_ms']:.1f} | "
               f"{r['visible_ms']:.1f} | {r['final_ms']:.1f} | {r['rss_mb']:.0f} (+{r['rss_delta_mb']:.0f}) |",
               flush=True)
+    if args.import_folder is not None:
+        r = bench_import(app, args.import_folder, tmp)
+        print(f"\nimport {args.import_folder}: {r['n']:,} images in {r['seconds']:.1f} s = {r['per_s']:.0f} images/s "
+              f"(decode + embed + project writes); UI event-loop gap p99 {r['gap_p99']:.0f} ms, "
+              f"max {r['gap_max']:.0f} ms", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
     return 0
 
