@@ -188,6 +188,74 @@ def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = No
     return images, rejects
 
 
+# --------------------------------------------------------------------------- caches
+class LayeredCache:
+    """The project's embedding cache first, then the user-wide one (shared with the CLI and
+    every other project): photos embedded once are never run through the backbone again.
+    Vectors found only in the user cache are copied into the project, so a project file stays
+    self-contained.  Use from one thread (each job builds its own)."""
+
+    def __init__(self, project_cache, user_cache=None):
+        self.project = project_cache
+        self._user = user_cache
+        self._user_failed = False
+
+    @property
+    def user(self):
+        if self._user is None and not self._user_failed:
+            try:
+                from core.embedding_cache import EmbeddingCache
+
+                self._user = EmbeddingCache.default()
+            except Exception:  # a convenience only: never fail an import over it
+                traceback.print_exc()
+                self._user_failed = True
+        return self._user
+
+    def check_backbone(self, backbone_id: str, fingerprint: str) -> None:
+        """Drop vectors made by other weights under this id (both caches)."""
+        for cache in (self.project, self.user):
+            check = getattr(cache, "check_backbone", None)
+            if check is not None:
+                check(backbone_id, fingerprint)
+
+    def get_many(self, hashes, backbone_id: str) -> dict:
+        hashes = list(hashes)
+        found = self.project.get_many(hashes, backbone_id)
+        missing = [h for h in hashes if h not in found]
+        if missing and self.user is not None:
+            more = self.user.get_many(missing, backbone_id)
+            if more:
+                self.project.put_many(backbone_id, more)
+                found.update(more)
+        return found
+
+    def close(self) -> None:
+        if self._user is not None:
+            self._user.close()
+            self._user = None
+
+    def put_many(self, backbone_id: str, vecs) -> None:
+        self.project.put_many(backbone_id, vecs)
+        if self.user is not None:
+            try:
+                self.user.put_many(backbone_id, vecs)
+            except Exception:
+                traceback.print_exc()
+
+
+def check_cached_weights(cache, backbone: str) -> None:
+    """Cached vectors are only valid for the weights that made them (core.pipeline does the
+    same check before embedding); run it before reading cached vectors directly."""
+    check = getattr(cache, "check_backbone", None)
+    if check is None:
+        return
+    from core.backbones import get_backbone
+    from core.pipeline import backbone_fingerprint
+
+    check(backbone, backbone_fingerprint(get_backbone(backbone)))
+
+
 # --------------------------------------------------------------------------- embedding jobs
 @dataclass
 class EmbeddedChunk:
@@ -204,7 +272,18 @@ class _EmbeddingJob(Job):
     def __init__(self, backbone: str, cache, parent: QObject | None = None):
         super().__init__(parent)
         self.backbone = backbone
-        self.cache = cache  # EmbeddingCache-compatible (the project's)
+        # the project's cache, layered over the user-wide one (built on the worker thread)
+        self._project_cache = cache
+        self.cache = None
+
+    def _execute(self) -> None:
+        if self._project_cache is not None:
+            self.cache = LayeredCache(self._project_cache)
+        try:
+            super()._execute()
+        finally:
+            if self.cache is not None:
+                self.cache.close()
 
     def _embedder(self):
         if cached_embedder(self.backbone) is None:
@@ -279,6 +358,8 @@ class EmbedMissingJob(_EmbeddingJob):
     def run(self) -> None:
         total = len(self.items)
         self.status.emit("Loading embeddings…")
+        if self.cache is not None:
+            check_cached_weights(self.cache, self.backbone)
         misses: list[Path] = []
         done = 0
         for start in range(0, total, CACHE_CHUNK):

@@ -292,3 +292,38 @@ def test_a_model_that_cannot_load_is_reported(qtbot, tmp_path, monkeypatch):
     assert window.report.isVisible() and "model.onnx" in window.report.list.item(0).text()
     assert len(window.session) == 0
     window.close()
+
+
+def test_a_second_project_reuses_embeddings_of_the_same_photos(qtbot, tmp_path, monkeypatch):
+    from app import workers
+
+    def import_into(name: str) -> MainWindow:
+        path = tmp_path / name
+        Project.create(path).close()
+        window = MainWindow(ProjectSession(Project.open(path)))
+        qtbot.addWidget(window)
+        window.ask_use_subfolders = lambda names: False
+        window.import_paths([MINI / "Shoes"])
+        qtbot.waitUntil(lambda: len(window.session) == 6 and idle(window), timeout=60_000)
+        return window
+
+    import_into("first.fewlens").close()
+    computed = []
+    real = workers.get_embedder
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def embed_batch(self, x):
+            computed.append(len(x))
+            return self.inner.embed_batch(x)
+
+    monkeypatch.setattr(workers, "get_embedder", lambda b: Counting(real(b)))
+    second = import_into("second.fewlens")
+    assert computed == [] and second.session.emb.have.all()  # all from the user-wide cache
+    assert second.session.project.embedding_cache.count() >= 6  # and now inside the project file
+    second.close()
