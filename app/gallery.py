@@ -134,6 +134,8 @@ class GalleryModel(QAbstractListModel):
         if len(self.rows) < 200:
             self._flush_appended()  # small project: show the first tiles at once
         elif not self._append_timer.isActive():
+            # a relayout walks every row (~1 us of Python each): space them out on big projects
+            self._append_timer.setInterval(int(min(2000, max(300, len(self.rows) / 50))))
             self._append_timer.start()
 
     def _flush_appended(self) -> None:

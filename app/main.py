@@ -25,6 +25,9 @@ def startup_project(explicit: str | None) -> Path:
 
 
 def run(project: str | None = None, argv: list[str] | None = None) -> int:
+    # Workers (decoding, hashing, SQLite) run Python too; a shorter GIL switch interval keeps the
+    # UI thread's many small Python calls (painting, model queries) from queueing behind them.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("FewLens")
     app.setOrganizationName("FewLens")

@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.methods import DEFAULT_METHOD
 
     method = args.method or DEFAULT_METHOD
+    sys.setswitchinterval(0.001)  # as app.main.run does
     app = QApplication.instance() or QApplication(["bench"])
     tmp = Path(tempfile.mkdtemp(prefix="fewlens-guibench-"))
     os.environ.setdefault("FEWLENS_CONFIG_DIR", str(tmp / "config"))
