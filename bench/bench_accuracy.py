@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -416,7 +417,8 @@ def main(argv=None) -> int:
     else:
         body = run_accuracy(args)
     load = os.getloadavg()
-    meta = (f"Command: `{' '.join(['OMP_NUM_THREADS=' + os.environ.get('OMP_NUM_THREADS', '(unset)'), '.venv/bin/python', 'bench/bench_accuracy.py', *(argv if argv is not None else sys.argv[1:])])}`  \n"
+    words = ["bench/bench_accuracy.py", *(argv if argv is not None else sys.argv[1:])]
+    meta = (f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} .venv/bin/python {shlex.join(words)}`  \n"
             f"Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, load average at end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}, "
             f"backbone {BACKBONE} (ONNX Runtime), run time {time.time() - t0:.0f} s.\n")
