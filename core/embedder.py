@@ -93,14 +93,7 @@ def ort_session(path: Path, threads: int | None = None):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
         try:
-            # ConvMulFusion would fold the integer-exact stem's rescale into its conv weights, making
-            # them non-integers: rounding decisions then differ from torch/LiteRT (see QuantizedStem).
-            sess = ort.InferenceSession(
-                str(path),
-                sess_options=opts,
-                providers=["CPUExecutionProvider"],
-                disabled_optimizers=["ConvMulFusion"],
-            )
+            sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise ModelFileError(path, f"not a loadable ONNX model ({_first_line(e)})") from e
         _sessions[key] = sess

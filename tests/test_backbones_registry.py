@@ -99,6 +99,10 @@ def test_meta_trained_backbones_are_listed(monkeypatch):
     monkeypatch.setitem(sys.modules, "core.meta.checkpoints", plugin)
     monkeypatch.setattr(registry, "_registry", {})
     monkeypatch.setattr(registry, "_bundled_loaded", False)
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    assert get_backbone("mobilenet_v2_imagenet").id == "mobilenet_v2_imagenet"
+    assert registry._plugins_loaded is False  # a bundled id never loads the plug-ins (torch-free path)
+    assert get_backbone("omniglot_test_conv4").input_size == 28  # an unknown id does
     ids = [s.id for s in list_backbones()]
     assert ids[:4] == list(BUNDLED) and "omniglot_test_conv4" in ids
 
@@ -109,4 +113,5 @@ def test_meta_trained_backbones_are_listed(monkeypatch):
     plugin.bundled_backbone_specs = broken
     monkeypatch.setattr(registry, "_registry", {})
     monkeypatch.setattr(registry, "_bundled_loaded", False)
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
     assert [s.id for s in list_backbones()] == list(BUNDLED)

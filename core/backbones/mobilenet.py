@@ -60,7 +60,10 @@ class QuantizedStem(nn.Module):
         self.pad = TFSamePad2d(kernel, stride)
         self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0, bias=True)  # integer weights/bias
         self.register_buffer("in_scale", torch.ones(()))
-        self.register_buffer("requant", torch.ones(1, cout, 1, 1))  # in_scale * w_scale / out_scale
+        # accumulator units per output level: out_scale / (in_scale * w_scale).  Divided by, not
+        # multiplied: ONNX Runtime folds a constant Mul after a Conv into the conv weights, which
+        # would make them non-integers and change rounding decisions; it leaves a Div alone.
+        self.register_buffer("acc_per_level", torch.ones(1, cout, 1, 1))
         self.register_buffer("out_scale", torch.ones(()))
         self.register_buffer("out_zero", torch.zeros(()))
         self.register_buffer("qmin", torch.zeros(()))
@@ -77,7 +80,7 @@ class QuantizedStem(nn.Module):
         # the uint8 input the file expects, as integers relative to its zero point
         xq = torch.round(x / self.in_scale)
         acc = self.conv(self.pad(xq))
-        q = torch.clamp(torch.round(acc * self.requant) + self.out_zero, self.qmin, self.qmax)
+        q = torch.clamp(torch.round(acc / self.acc_per_level) + self.out_zero, self.qmin, self.qmax)
         return (q - self.out_zero) * self.out_scale
 
     def load_quant(self, quant) -> None:
@@ -85,8 +88,8 @@ class QuantizedStem(nn.Module):
             self.conv.weight.copy_(torch.from_numpy(quant.weight_int))
             self.conv.bias.copy_(torch.from_numpy(quant.bias_int.astype("float32")))
             self.in_scale.fill_(quant.in_scale)
-            requant = quant.in_scale * quant.weight_scale / quant.out_scale
-            self.requant.copy_(torch.from_numpy(requant.astype("float32")).view(1, -1, 1, 1))
+            per_level = quant.out_scale / (quant.in_scale * quant.weight_scale)
+            self.acc_per_level.copy_(torch.from_numpy(per_level.astype("float32")).view(1, -1, 1, 1))
             self.out_scale.fill_(quant.out_scale)
             self.out_zero.fill_(quant.out_zero)
             self.qmin.fill_(quant.out_qmin)

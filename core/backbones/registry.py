@@ -15,9 +15,11 @@ log = logging.getLogger(__name__)
 _lock = threading.RLock()
 _registry: dict[str, BackboneSpec] = {}
 _bundled_loaded = False
+_plugins_loaded = False
 
 
 def _ensure_bundled() -> None:
+    """The Coral backbones: cheap (specs only, no weights read, no torch)."""
     global _bundled_loaded
     with _lock:
         if _bundled_loaded:
@@ -27,12 +29,25 @@ def _ensure_bundled() -> None:
 
         for spec in coral_specs():
             _registry.setdefault(spec.id, spec)
-        # Meta-trained backbones ship with the meta-learning module when it is installed.
+
+
+def _ensure_plugins() -> None:
+    """Meta-trained backbones, from the meta-learning module when it is installed.
+
+    Loaded only when a listing or an unknown id needs them: reading their checkpoints may import
+    torch, which the CPU inference path with a bundled backbone must not.
+    """
+    global _plugins_loaded
+    _ensure_bundled()
+    with _lock:
+        if _plugins_loaded:
+            return
+        _plugins_loaded = True
         try:
             from ..meta.checkpoints import bundled_backbone_specs
 
             specs = list(bundled_backbone_specs())
-        except ModuleNotFoundError:  # meta-learning not installed in this bundle
+        except ModuleNotFoundError:  # meta-learning (or torch) not in this bundle
             return
         except Exception as e:  # a broken plug-in must not take the bundled backbones down with it
             log.warning("meta-trained backbones unavailable: %s", e)
@@ -60,7 +75,7 @@ def unregister_backbone(backbone_id: str) -> None:
 
 
 def list_backbones() -> list[BackboneSpec]:
-    _ensure_bundled()
+    _ensure_plugins()
     with _lock:
         return list(_registry.values())
 
@@ -76,6 +91,10 @@ def get_backbone(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> BackboneSpe
     _ensure_bundled()
     with _lock:
         spec = _registry.get(backbone)
+    if spec is None:
+        _ensure_plugins()
+        with _lock:
+            spec = _registry.get(backbone)
     if spec is not None:
         return spec
     if backbone.lower().endswith(".onnx") or "/" in backbone or "\\" in backbone:
