@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -74,6 +74,33 @@ THUMB = 148
 THUMB_SIZES = (96, 124, 148, 196, 256)
 
 
+def readable_id(backbone_id: str) -> str:
+    """"mobilenet_v2_imagenet" -> "MobileNet V2 · ImageNet": shown until the registry is read."""
+    known = {"mobilenet": "MobileNet", "imagenet": "ImageNet", "inat": "iNat", "conv4": "Conv-4"}
+    words = [known.get(w, w.upper() if w[:1] == "v" and w[1:].isdigit() else w.capitalize())
+             for w in backbone_id.split("_")]
+    return " ".join(words[:2]) + (" · " + " ".join(words[2:]) if len(words) > 2 else "")
+
+
+class LazyComboBox(QComboBox):
+    """A combo box whose items are loaded when first opened (``popupRequested``)."""
+
+    popupRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.loaded = False
+        self.pending_popup = False
+
+    def showPopup(self) -> None:  # noqa: N802
+        if not self.loaded:
+            self.pending_popup = True
+            self.popupRequested.emit()
+        else:
+            self.pending_popup = False
+        super().showPopup()
+
+
 class MainWindow(QMainWindow):
     def __init__(self, session: ProjectSession | None = None):
         super().__init__()
@@ -104,7 +131,6 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(self._update_status)
         self._threshold_timer = QTimer(self, singleShot=True, interval=400)
         self._threshold_timer.timeout.connect(self._persist_threshold)
-        self._start(self._backbones_job, show=False)
         if session is not None:
             self.set_session(session)
         else:
@@ -254,14 +280,15 @@ class MainWindow(QMainWindow):
         tb.addAction(self.act_try)
         tb.addSeparator()
         tb.addWidget(QLabel("Backbone"))
-        self.backbone_combo = QComboBox()
+        self.backbone_combo = LazyComboBox()
         self.backbone_combo.setToolTip("The pretrained network that turns images into features. "
                                        "Changing it re-analyses every image in the background.")
-        # The registry also lists meta-trained backbones, which loads checkpoints (and torch):
-        # seconds of work, so the list is read on a worker and filled in when ready.
+        # Listing backbones loads the meta-trained checkpoints, i.e. imports torch (seconds and
+        # ~600 MB that the ONNX Runtime path otherwise never needs), so the list is read on a
+        # worker the first time the user opens the selector; until then it shows the current one.
         self._backbone_titles: dict[str, str] = {}
-        self._backbones_job = BackboneListJob()
-        self._backbones_job.finished.connect(self._fill_backbones)
+        self._backbones_job: BackboneListJob | None = None
+        self.backbone_combo.popupRequested.connect(self._load_backbones)
         self.backbone_combo.currentIndexChanged.connect(self._backbone_picked)
         tb.addWidget(self.backbone_combo)
         tb.addWidget(QLabel("Method"))
@@ -349,6 +376,18 @@ class MainWindow(QMainWindow):
             return
         self.set_session(ProjectSession(job.project, rows=job.rows))
 
+    def _load_backbones(self) -> None:
+        if self._backbones_job is not None:
+            return
+        self._backbones_job = BackboneListJob()
+        self._backbones_job.finished.connect(self._fill_backbones)
+        combo = self.backbone_combo
+        combo.blockSignals(True)
+        combo.addItem("Loading backbones…")
+        combo.setItemData(combo.count() - 1, 0, Qt.ItemDataRole.UserRole - 1)  # not selectable
+        combo.blockSignals(False)
+        self._start(self._backbones_job, show=False)
+
     def _fill_backbones(self, job: "BackboneListJob") -> None:
         combo = self.backbone_combo
         current = combo.currentData() or (self.session.backbone if self.session is not None else None)
@@ -360,10 +399,13 @@ class MainWindow(QMainWindow):
             combo.addItem(title.split(" (")[0], bid)
             combo.setItemData(combo.count() - 1, f"{title}\n{bid}", Qt.ItemDataRole.ToolTipRole)
         combo.blockSignals(False)
+        combo.loaded = True
         if self.session is not None:
             self._sync_toolbar()
         elif current is not None:
             combo.setCurrentIndex(max(0, combo.findData(current)))
+        if combo.pending_popup:
+            combo.showPopup()
 
     def _sync_toolbar(self) -> None:
         s = self.session
@@ -371,7 +413,7 @@ class MainWindow(QMainWindow):
             combo.blockSignals(True)
             k = combo.findData(value)
             if k < 0:
-                combo.addItem(value, value)
+                combo.addItem(self._backbone_titles.get(value, readable_id(value)).split(" (")[0], value)
                 k = combo.count() - 1
             combo.setCurrentIndex(k)
             combo.blockSignals(False)

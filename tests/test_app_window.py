@@ -327,3 +327,20 @@ def test_a_second_project_reuses_embeddings_of_the_same_photos(qtbot, tmp_path, 
     assert computed == [] and second.session.emb.have.all()  # all from the user-wide cache
     assert second.session.project.embedding_cache.count() >= 6  # and now inside the project file
     second.close()
+
+
+def test_backbone_list_loads_when_the_selector_opens(qtbot, tmp_path):
+    path = tmp_path / "b.fewlens"
+    Project.create(path).close()
+    window = MainWindow(ProjectSession(Project.open(path)))
+    qtbot.addWidget(window)
+    window.show()
+    combo = window.backbone_combo
+    assert combo.count() == 1 and combo.currentText() == "MobileNet V2 · ImageNet"  # before the registry
+    combo.showPopup()
+    qtbot.waitUntil(lambda: combo.loaded, timeout=60_000)
+    combo.hidePopup()
+    ids = [combo.itemData(k) for k in range(combo.count())]
+    assert {"mobilenet_v2_imagenet", "mobilenet_v1_imagenet", "mobilenet_v2_inat_birds"} <= set(ids)
+    assert combo.currentData() == window.session.backbone == "mobilenet_v2_imagenet"
+    window.close()
