@@ -73,3 +73,18 @@ def test_bad_device_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(FewLensError, match="no CUDA GPU"):
             Embedder(device="cuda")
+
+
+def test_export_is_exact_under_any_onnxruntime_session(photos):
+    """Other consumers (the packaged app, scripts) open the export with default ORT options."""
+    import onnxruntime as ort
+
+    from core.backbones import get_backbone
+    from core.backbones.onnx_export import onnx_path_for
+
+    spec = get_backbone("mobilenet_v2_imagenet")
+    plain = ort.InferenceSession(str(onnx_path_for(spec)), providers=["CPUExecutionProvider"])
+    x = Embedder(device="cpu").preprocess(photos)
+    (emb,) = plain.run(["embedding"], {"input": x})
+    ref = Embedder(device="cpu", engine="torch").embed_batch(x)
+    assert (np.linalg.norm(emb - ref, axis=1) / np.linalg.norm(ref, axis=1)).max() <= 1e-4
