@@ -131,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         return _Slow(real_get(backbone))
 
     workers.get_embedder = slow_embedder
+    # ...and the cache lookups: these photos are usually in the user-wide embedding cache already
+    real_lookup = workers.LayeredCache.get_many
+
+    def slow_lookup(self, hashes, backbone_id):
+        time.sleep(0.08)
+        return real_lookup(self, hashes, backbone_id)
+
+    workers.LayeredCache.get_many = slow_lookup
     job = window.import_paths([staging / "new"])
     grabbed = []
 
