@@ -557,7 +557,7 @@ class MainWindow(QMainWindow):
         return s.add_class(name)
 
     def _import_done(self, job: ImportJob) -> None:
-        imported = max(0, job.total - _failed_images(job))
+        imported = job.imported
         if job.cancelled:
             self.statusBar().showMessage("Import cancelled: the images imported so far were kept.", 8000)
         elif job.total:
@@ -932,8 +932,3 @@ def _image_suffixes() -> frozenset[str]:
     from core.images import IMAGE_EXTENSIONS
 
     return IMAGE_EXTENSIONS
-
-
-def _failed_images(job: ImportJob) -> int:
-    """Errors among the image files the job tried (not the non-image files it skipped)."""
-    return sum(1 for e in job.errors if "not an image file" not in getattr(e, "reason", ""))

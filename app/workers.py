@@ -332,12 +332,18 @@ class ImportJob(_EmbeddingJob):
     def __init__(self, plan: ImportPlan, backbone: str, cache, parent: QObject | None = None):
         super().__init__(backbone, cache, parent)
         self.plan = plan
-        self.total = 0
+        self.total = 0  # image files found
+        self.rejects: list[ImageError] = []  # files skipped before decoding (not images)
+
+    @property
+    def imported(self) -> int:
+        """Image files that made it in (those that failed to decode are in ``errors`` too)."""
+        return max(0, self.total - (len(self.errors) - len(self.rejects)))
 
     def run(self) -> None:
         self.status.emit("Looking for images…")
-        files, rejects = scan_sources(self.plan.sources, self.is_cancelled)
-        self.errors.extend(rejects)
+        files, self.rejects = scan_sources(self.plan.sources, self.is_cancelled)
+        self.errors.extend(self.rejects)
         self.total = len(files)
         self.progress.emit(0, self.total)
         if not files:

@@ -144,6 +144,7 @@ def test_import_reports_bad_files_and_keeps_the_rest(qtbot, tmp_path, project_pa
     assert sorted(p.name for p in window.session.paths) == sorted(f.name for f in good)
     report = window.report
     assert sorted(report.file_names()) == ["corrupt.jpg", "notes.txt"]
+    assert "3 images were imported" in report.sub.text()
     texts = [report.list.item(k).text() for k in range(report.list.count())]
     assert any("corrupt.jpg" in t and "corrupt" in t.split("—", 1)[1] for t in texts)
     report.close()  # dismissable
