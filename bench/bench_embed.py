@@ -127,12 +127,14 @@ def ablation_rows(cases) -> list[str]:
         return torch.nn.functional.pad(t, (1, 1, 1, 1))[..., : None if self.stride == 1 else -1, : None if self.stride == 1 else -1]
 
     rows = ["", "Ablation (torch, full decode, cosine min / mean vs LiteRT):", "",
-            "| backbone | this port | float stem | float stem + PyTorch padding=1 |", "|---|---|---|---|"]
+            "| backbone | this port (integer-exact stem on iNat) | float stem | float stem + PyTorch padding=1 |", "|---|---|---|---|"]
     for spec, net, px, feats in cases:
         arch = "mobilenet_v1" if spec.embed_dim == 1024 else "mobilenet_v2"
         x = torch.from_numpy(np.stack([normalize(c, spec) for c in px]))
         cells = []
-        for qstem, pad in ((True, None), (False, None), (False, symmetric)):
+        from core.backbones.coral import QUANTIZED_STEM
+
+        for qstem, pad in ((spec.id in QUANTIZED_STEM, None), (False, None), (False, symmetric)):
             model = mobilenet_from_tflite(net, arch, quantized_stem=qstem)
             orig = TFSamePad2d.forward
             if pad is not None:

@@ -88,8 +88,9 @@ def test_quantized_stem_reproduces_integer_arithmetic(v2_net):
             patch = xi[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3]
             acc[0, :, i, j] = (patch[:, None] * w[None]).sum(axis=(2, 3, 4))[0]
     acc += q.bias_int[None, :, None, None]
-    per_level = (q.out_scale / (q.in_scale * q.weight_scale)).astype(np.float32)[None, :, None, None]
-    ref_q = np.clip(np.round(acc.astype(np.float32) / per_level), 0, 255)
+    # the module divides acc * in_scale (exact) by out_scale / w_scale: same float32 rounding here
+    per_level = (q.out_scale / q.weight_scale).astype(np.float32)[None, :, None, None]
+    ref_q = np.clip(np.round((acc * q.in_scale).astype(np.float32) / per_level), 0, 255)
     np.testing.assert_allclose(out, ref_q * q.out_scale, atol=1e-6)
 
 

@@ -18,9 +18,11 @@ from .tflite_reader import CONVERTER_VERSION
 CORAL_DIR = "models/coral"
 CORAL_LICENSE = "Apache-2.0 (Google Coral test_data; see assets/models/coral/LICENSE)"
 CORAL_SOURCE = "github.com/google-coral/test_data"
-# Run the first conv in exact integer arithmetic (see mobilenet.QuantizedStem): the iNat files need
-# it to match LiteRT (cosine 0.979 -> 0.996 on the test photos); it costs one round on one layer.
-QUANTIZED_STEM = True
+# Backbones whose first conv runs in exact integer arithmetic (see mobilenet.QuantizedStem).  The
+# iNat files need it to match LiteRT (cosine 0.979 -> 0.996 on the test photos); the ImageNet ones
+# match without it (0.997+), and skip its ~10% ONNX Runtime cost (a divide, round and two layout
+# reorders on the 112x112x32 map).  bench/bench_embed.py's ablation table shows both.
+QUANTIZED_STEM = {"mobilenet_v2_inat_birds", "mobilenet_v2_inat_insects"}
 
 
 def _labels(name: str) -> list[str]:
@@ -29,6 +31,8 @@ def _labels(name: str) -> list[str]:
 
 
 def _coral_builder(spec_id: str, tflite_name: str, arch: str, num_classes: int):
+    qstem = spec_id in QUANTIZED_STEM
+
     def build():
         import torch
 
@@ -40,14 +44,14 @@ def _coral_builder(spec_id: str, tflite_name: str, arch: str, num_classes: int):
         spec = get_backbone(spec_id)
         cached = cache_dir() / "torch" / f"{spec.weights_id()}.pt"
         if cached.exists():
-            model = ARCHITECTURES[arch](num_classes=num_classes, quantized_stem=QUANTIZED_STEM)
+            model = ARCHITECTURES[arch](num_classes=num_classes, quantized_stem=qstem)
             try:
                 model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
                 return model.eval()
             except Exception:  # stale or partial cache entry: rebuild it below
                 pass
         net = read_tflite(assets_dir() / CORAL_DIR / tflite_name)
-        model = mobilenet_from_tflite(net, arch, quantized_stem=QUANTIZED_STEM)
+        model = mobilenet_from_tflite(net, arch, quantized_stem=qstem)
         _atomic_torch_save(model.state_dict(), cached)
         prune_stale(cached)
         return model
@@ -98,7 +102,7 @@ def coral_specs() -> list[BackboneSpec]:
                 labels=_labels(labels) if labels else None,
                 builder=_coral_builder(sid, fname, arch, ncls),
                 weights_file=d / fname,
-                converter_version=f"{CONVERTER_VERSION}+qstem-{int(QUANTIZED_STEM)}",
+                converter_version=f"{CONVERTER_VERSION}+qstem-{int(sid in QUANTIZED_STEM)}",
                 info={"architecture": arch, "trained on": data},
             )
         )

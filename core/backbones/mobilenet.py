@@ -49,23 +49,26 @@ class QuantizedStem(nn.Module):
     Quantization-aware training tuned the network for the stem's output snapped to its uint8 grid,
     and some later depthwise filters amplify that grid by 100x+ (the iNaturalist files): a plain
     float stem there drifts to cosine 0.98 vs LiteRT.  So this layer reproduces TFLite's integer
-    arithmetic: input quantized to integers, integer weights and bias, the accumulator rescaled and
-    rounded onto the output grid.  Every operand is a small integer held exactly in float32, so the
-    sums are exact in any order: torch, ONNX Runtime and LiteRT make the same rounding decisions.
-    One extra multiply and round on the first feature map; the rest of the network stays float.
+    arithmetic: integer weights and bias, the accumulator rescaled and rounded onto the output grid.
+
+    Exactness: the input is (p - 128) / 128, i.e. integers times a power of two, and the weights are
+    small integers, so every product and partial sum is exact in float32 (|acc| < 2^24 levels) in
+    any summation order.  torch, ONNX Runtime and LiteRT therefore make the same rounding decisions.
+    The input scale is folded into the bias (exact for a power-of-two scale), so the layer costs a
+    divide, a round and a clamp on the first feature map; the rest of the network stays float.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 2):
         super().__init__()
         self.pad = TFSamePad2d(kernel, stride)
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0, bias=True)  # integer weights/bias
-        self.register_buffer("in_scale", torch.ones(()))
-        # accumulator units per output level: out_scale / (in_scale * w_scale).  Divided by, not
-        # multiplied: ONNX Runtime folds a constant Mul after a Conv into the conv weights, which
-        # would make them non-integers and change rounding decisions; it leaves a Div alone.
-        self.register_buffer("acc_per_level", torch.ones(1, cout, 1, 1))
+        # integer weights; bias = integer bias * input scale (the conv sees the float input as is)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0, bias=True)
+        # conv-output units per output level: out_scale / w_scale.  Divided by, not multiplied:
+        # ONNX Runtime folds a constant Mul after a Conv into the conv weights, which would make
+        # them non-integers and change rounding decisions; it leaves a Div alone.
+        self.register_buffer("units_per_level", torch.ones(1, cout, 1, 1))
         self.register_buffer("out_scale", torch.ones(()))
-        self.register_buffer("out_zero", torch.zeros(()))
+        # output levels relative to the zero point (the fused ReLU6 narrows the range)
         self.register_buffer("qmin", torch.zeros(()))
         self.register_buffer("qmax", torch.full((), 255.0))
 
@@ -77,23 +80,22 @@ class QuantizedStem(nn.Module):
         return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the uint8 input the file expects, as integers relative to its zero point
-        xq = torch.round(x / self.in_scale)
-        acc = self.conv(self.pad(xq))
-        q = torch.clamp(torch.round(acc / self.acc_per_level) + self.out_zero, self.qmin, self.qmax)
-        return (q - self.out_zero) * self.out_scale
+        acc = self.conv(self.pad(x))  # == integer accumulator * input scale, exactly
+        q = torch.clamp(torch.round(acc / self.units_per_level), self.qmin, self.qmax)
+        return q * self.out_scale
 
     def load_quant(self, quant) -> None:
+        mantissa, _ = math.frexp(quant.in_scale)
+        if mantissa != 0.5:
+            raise ValueError(f"input scale {quant.in_scale} is not a power of two: the stem would not be exact")
         with torch.no_grad():
             self.conv.weight.copy_(torch.from_numpy(quant.weight_int))
-            self.conv.bias.copy_(torch.from_numpy(quant.bias_int.astype("float32")))
-            self.in_scale.fill_(quant.in_scale)
-            per_level = quant.out_scale / (quant.in_scale * quant.weight_scale)
-            self.acc_per_level.copy_(torch.from_numpy(per_level.astype("float32")).view(1, -1, 1, 1))
+            self.conv.bias.copy_(torch.from_numpy((quant.bias_int * quant.in_scale).astype("float32")))
+            per_level = quant.out_scale / quant.weight_scale
+            self.units_per_level.copy_(torch.from_numpy(per_level.astype("float32")).view(1, -1, 1, 1))
             self.out_scale.fill_(quant.out_scale)
-            self.out_zero.fill_(quant.out_zero)
-            self.qmin.fill_(quant.out_qmin)
-            self.qmax.fill_(quant.out_qmax)
+            self.qmin.fill_(quant.out_qmin - quant.out_zero)
+            self.qmax.fill_(quant.out_qmax - quant.out_zero)
 
 
 class ConvAct(nn.Sequential):

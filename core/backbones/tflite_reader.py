@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ModelFileError
 
 # Bump when the conversion below changes: it is part of every cached model's key.
-CONVERTER_VERSION = "tflite-mobilenet-4"
+CONVERTER_VERSION = "tflite-mobilenet-6"
 
 # TFLite enum values (tflite.BuiltinOperator / ActivationFunctionType / Padding / TensorType);
 # spelled out so the reader documents exactly which ops it understands.
