@@ -65,3 +65,30 @@ def test_finetune_exposes_image_level_interface():
     m = get_method("finetune")
     assert getattr(m, "needs_images", False)
     assert callable(m.process_support_images) and callable(m.predict_proba_images)
+
+
+def test_heads_load_weights_meta_trained_for_the_backbone(tmp_path):
+    import torch
+
+    from core.errors import ModelFileError
+    from core.meta.checkpoints import save_checkpoint
+    from core.meta.heads import RelationHead, SiameseHead
+
+    torch.manual_seed(0)
+    head = SiameseHead(DIM)
+    with torch.no_grad():
+        head.weight.uniform_(-1, 0)
+    path = save_checkpoint({"config": {"method": "siamese", "dim": DIM}, "model": head.state_dict()},
+                           tmp_path / "siamese.pt")
+    (xs, ys), (xq, _) = _task(0, 1)
+    m = get_method("siamese", weights=str(path)).process_support_set(xs, ys)
+    torch.testing.assert_close(m.head.weight, head.weight)  # loaded as-is, not refitted
+    rel = RelationHead(DIM, 16)
+    rpath = save_checkpoint({"config": {"method": "relation", "dim": DIM, "relation_hidden": 16},
+                             "model": rel.state_dict()}, tmp_path / "relation.pt")
+    r = get_method("relation", weights=str(rpath)).process_support_set(xs, ys)
+    assert r.predict_proba(xq).shape == (len(xq), WAYS)
+    with pytest.raises(ModelFileError, match="siamese.pt"):
+        get_method("siamese", weights=str(path)).process_support_set(xs[:, :16], ys)
+    with pytest.raises(ModelFileError, match="siamese.pt"):
+        get_method("relation", weights=str(path)).process_support_set(xs, ys)
