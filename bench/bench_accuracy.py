@@ -156,6 +156,71 @@ class FeatureEnsemble(FewShotMethod):
         return self.inner.predict_proba(self._prep(q))
 
 
+class ExtraViews(FewShotMethod):
+    """Support augmentation as extra samples: every view of a labeled (and unlabeled) image is its own sample.
+
+    Features are per-view blocks side by side (crop, flip); support and pool get one row per view
+    (labels repeated), queries are scored on the first view (the app's crop).
+    """
+
+    def __init__(self, inner: FewShotMethod, views: int = 2):
+        super().__init__()
+        self.inner, self.views = inner, views
+        self.uses_unlabeled = inner.uses_unlabeled
+        self.name = f"{inner.name}+extra-views"
+
+    def _stack(self, x):
+        return None if x is None else np.concatenate(np.split(x, self.views, axis=1)).astype(np.float32)
+
+    def _fit(self, x, y, unlabeled):
+        self.inner.process_support_set(self._stack(x), np.tile(self.classes_[y], self.views),
+                                       unlabeled=self._stack(unlabeled))
+
+    def _scores(self, q):
+        return self.inner.predict_proba(np.ascontiguousarray(np.split(q, self.views, axis=1)[0]))
+
+
+class SoftKMeansLogRegBlend(FewShotMethod):
+    """Soft k-means prototypes blended with a logistic-regression head trained on the support set
+    (hard labels) plus the pool's soft k-means assignments (soft targets; the reject column's share
+    is left out, so distractors barely count), initialized from the prototypes, full-batch gradient descent.
+    """
+
+    name = "softkmeans+logreg"
+    uses_unlabeled = True
+
+    def __init__(self, alpha: float = 0.5, steps: int = 50, lr: float = 0.5, init_scale: float = 10.0):
+        super().__init__()
+        self.alpha, self.steps, self.lr, self.init_scale = alpha, steps, lr, init_scale
+
+    def _fit(self, x, y, unlabeled):
+        from core.methods.transductive import SoftKMeansProtoNet
+
+        self.sk = SoftKMeansProtoNet().process_support_set(x, self.classes_[y], unlabeled=unlabeled)
+        tr, protos, c = self.sk.transform, self.sk.prototypes_, len(self.classes_)
+        s = tr(x)
+        targets = [np.eye(c, dtype=np.float32)[y]]
+        feats = [s]
+        if unlabeled is not None and len(unlabeled):
+            u = tr(self.sk._sample_pool(unlabeled))
+            t = self.sk.assign_temperature
+            lg = np.concatenate([t * u @ protos.T, np.full((len(u), 1), t * self.sk.reject, np.float32)], 1)
+            targets.append(softmax(lg)[:, :c].astype(np.float32))
+            feats.append(u)
+        X, Y = np.concatenate(feats), np.concatenate(targets)
+        rw, tot = Y.sum(1), Y.sum()
+        w, b = protos.T * self.init_scale, np.zeros(c, np.float32)
+        for _ in range(self.steps):
+            g = softmax(X @ w + b) * rw[:, None] - Y
+            w = w - self.lr * (X.T @ g) / tot
+            b = b - self.lr * g.sum(0) / tot
+        self.w, self.b = w.astype(np.float32), b.astype(np.float32)
+
+    def _scores(self, q):
+        lr = softmax(self.sk.transform(q) @ self.w + self.b)
+        return (self.alpha * self.sk.predict_proba(q) + (1 - self.alpha) * lr).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- rows
 @dataclass
 class Row:
@@ -197,6 +262,17 @@ def rows(default_kwargs: dict) -> list[Row]:
             lambda f: FeatureEnsemble(m(sk), [1280, 1280])),
         Row("soft k-means on embedding + sqrt(softmax) of the ImageNet head", "v2+head",
             lambda f: FeatureEnsemble(m(sk), [1280, f.shape[1] - 1280])),
+        # second round (issue 5, 5-shot push)
+        Row("soft k-means, flip view as extra support and pool samples (not averaged)", "crop+flip",
+            lambda f: ExtraViews(m(sk)), "lever+"),
+        Row("soft k-means, assignment partially rebalanced (3 rounds, sqrt step, reject column free)", "crop",
+            lambda f: m(sk, rebalance=3), "lever+"),
+        Row("soft k-means + logistic-regression head on support + soft pseudo-labels, blend 0.5", "crop",
+            lambda f: SoftKMeansLogRegBlend(), "lever+"),
+        Row("soft k-means, + pooled last inverted-residual block (320-d, input of the final 1x1 conv)", "v2+b16",
+            lambda f: FeatureEnsemble(m(sk), [1280, 320]), "lever+"),
+        Row("soft k-means, + last-block features and partial rebalancing (the two best, stacked)", "v2+b16",
+            lambda f: FeatureEnsemble(m(sk, rebalance=3), [1280, 320]), "lever+"),
         Row(f"`{DEFAULT_METHOD}` with no unlabeled images at all (inductive)", "crop",
             lambda f: WithoutPool(m(DEFAULT_METHOD, **default_kwargs)), "no pool"),
         Row(f"**default: `{DEFAULT_METHOD}`** {default_kwargs or ''}", "crop",
@@ -222,6 +298,13 @@ def feature_table(dataset: str, needed: set[str]) -> tuple[FolderDataset, dict[s
         table["v2+v1"] = np.concatenate([crop, other("mobilenet_v1_imagenet", "crop")], 1)
     if "v2+insects" in needed:
         table["v2+insects"] = np.concatenate([crop, other("mobilenet_v2_inat_insects", "crop")], 1)
+    if "v2+b16" in needed:
+        from accuracy_multilayer import multilayer_features
+
+        ml = multilayer_features(dataset)
+        if np.abs(ml["final"] - crop).max() > 1e-3:
+            raise SystemExit("multi-layer features do not match the app's embeddings")
+        table["v2+b16"] = np.concatenate([crop, ml["b16"]], 1)
     if "v2+head" in needed:
         probs = softmax(other(BACKBONE, "head").astype(np.float64))
         table["v2+head"] = np.concatenate([crop, np.sqrt(probs).astype(np.float32)], 1)
@@ -239,7 +322,7 @@ def run_accuracy(args) -> str:
     chosen = rows(args.default_kwargs)
     if args.rows != "all":
         wanted = set(args.rows.split(","))
-        chosen = [r for r in chosen if r.group in wanted or (r.group == "lever" and "levers" in wanted)]
+        chosen = [r for r in chosen if r.group in wanted or (r.group in ("lever", "lever+") and "levers" in wanted)]
     ds, table = feature_table(args.dataset, {r.features for r in chosen})
     parts = splits(ds, args.split_seed, args.select)
     cols = [(s, k) for s in parts for k in args.shots]
@@ -393,7 +476,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="episode seed")
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the selection/confirmation class split")
     ap.add_argument("--select", type=int, default=10, help="number of selection classes")
-    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,transfer,preprocess,levers,no pool,default")
+    ap.add_argument("--rows", default="all", help="all, or a comma list of groups: peers,transfer,preprocess,levers,lever+,no pool,default")
     ap.add_argument("--default-kwargs", default="", help="k=v,... passed to the default method (for trying settings)")
     ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
     ap.add_argument("--timing-images", type=int, default=10_000)

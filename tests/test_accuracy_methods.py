@@ -214,3 +214,20 @@ def test_output_temperature_grows_with_labels_and_can_be_fixed():
     assert fixed.temperature_ == 10.0
     # temperature changes confidence, never the ranking
     np.testing.assert_array_equal(fixed.predict(qx).top, five.predict(qx).top)
+
+
+def test_optional_rebalancing_is_off_by_default_and_does_not_hurt_imbalanced_pools():
+    # rebalance=0 is the shipped behaviour; the optional rounds must not force equal class sizes
+    assert get_method("softkmeans").rebalance == 0
+    base, bal = [], []
+    for seed in range(20):
+        sx, sy, qx, qy, _ = episode(300 + seed, shots=2, pool=0)
+        rng, draw = make_world(300 + seed)
+        # a strongly imbalanced pool: class sizes 40, 20, 10, 5, 2 (same world as the episode)
+        classes = rng.choice(10, 5, replace=False)
+        ux = np.concatenate([qx] + [draw(c, n) for c, n in zip(classes, [40, 20, 10, 5, 2])])
+        base.append(accuracy(get_method("softkmeans"), sx, sy, qx, qy, ux))
+        bal.append(accuracy(get_method("softkmeans", rebalance=3), sx, sy, qx, qy, ux))
+    assert np.mean(bal) >= np.mean(base) - 0.03, (np.mean(base), np.mean(bal))
+    m = get_method("softkmeans", rebalance=3).process_support_set(sx, sy, unlabeled=ux)
+    assert np.isfinite(m.prototypes_).all()
