@@ -89,14 +89,17 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 5])
-    ap.add_argument("--backbones", nargs="+", default=None, help="default: every bundled backbone")
+    ap.add_argument("--backbones", nargs="+", default=None, help="default: every bundled photo backbone (the Coral TFLite ports)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core_eval.md")
     ap.add_argument("--methods", nargs="+", default=None,
                     help="methods to run (default: the default method, plus protonet for reference)")
     ap.add_argument("--unlabeled-pool", type=int, default=0, metavar="M", help="passed to fewlens eval")
     ap.add_argument("--no-reference-check", action="store_true", help="skip the port-vs-LiteRT accuracy check")
     args = ap.parse_args(argv)
-    backbones = args.backbones or [b.id for b in list_backbones()]
+    # default: the bundled photo backbones, i.e. the ports of Coral's TFLite files (the registry
+    # also holds Omniglot Conv-4 nets, which are not meant for photos)
+    backbones = args.backbones or [b.id for b in list_backbones()
+                                   if b.weights_file is not None and b.weights_file.suffix == ".tflite"]
 
     env = {**os.environ, "FEWLENS_THREADS": os.environ.get("FEWLENS_THREADS", "1")}
     rows = []
