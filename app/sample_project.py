@@ -10,29 +10,15 @@ computed by the window's normal background job.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from core.errors import FewLensError
 from core.images import file_hash, find_images
-from core.paths import assets_dir
+from core.paths import assets_dir, data_dir
 from core.project import Project
 
 SAMPLE_NAME = "Sample - clothing.fewlens"
 LABELED_PER_CLASS = 2
-
-
-def data_dir() -> Path:
-    """Where FewLens keeps user projects it creates itself; ``$FEWLENS_DATA_DIR`` overrides."""
-    env = os.environ.get("FEWLENS_DATA_DIR")
-    if env:
-        p = Path(env)
-    else:
-        from platformdirs import user_data_dir
-
-        p = Path(user_data_dir("fewlens", appauthor=False))
-    p.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 def sample_images_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Where FewLens keeps bundled assets and its caches."""
+"""Where FewLens keeps bundled assets, caches, preferences and the projects it creates."""
 
 from __future__ import annotations
 
@@ -11,27 +11,29 @@ def assets_dir() -> Path:
     return Path(os.environ.get("FEWLENS_ASSETS_DIR") or Path(__file__).resolve().parent.parent / "assets")
 
 
-def cache_dir() -> Path:
-    """Exported ONNX models and embedding caches; ``$FEWLENS_CACHE_DIR`` overrides (tests, CI)."""
-    env = os.environ.get("FEWLENS_CACHE_DIR")
+def _user_dir(env_var: str, kind: str) -> Path:
+    """``$env_var`` if set (tests, CI, portable installs), else the platform's per-user folder."""
+    env = os.environ.get(env_var)
     if env:
         p = Path(env)
     else:
-        from platformdirs import user_cache_dir
+        import platformdirs
 
-        p = Path(user_cache_dir("fewlens", appauthor=False))
+        p = Path(getattr(platformdirs, f"user_{kind}_dir")("fewlens", appauthor=False))
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def cache_dir() -> Path:
+    """Exported ONNX models and embedding caches; ``$FEWLENS_CACHE_DIR`` overrides."""
+    return _user_dir("FEWLENS_CACHE_DIR", "cache")
 
 
 def config_dir() -> Path:
-    """Recent projects and preferences; ``$FEWLENS_CONFIG_DIR`` overrides (tests)."""
-    env = os.environ.get("FEWLENS_CONFIG_DIR")
-    if env:
-        p = Path(env)
-    else:
-        from platformdirs import user_config_dir
+    """Recent projects and preferences; ``$FEWLENS_CONFIG_DIR`` overrides."""
+    return _user_dir("FEWLENS_CONFIG_DIR", "config")
 
-        p = Path(user_config_dir("fewlens", appauthor=False))
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+
+def data_dir() -> Path:
+    """Projects FewLens creates itself (the sample project); ``$FEWLENS_DATA_DIR`` overrides."""
+    return _user_dir("FEWLENS_DATA_DIR", "data")
