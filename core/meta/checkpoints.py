@@ -13,6 +13,7 @@ Anything else that is not such a file raises :class:`core.errors.ModelFileError`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -84,7 +85,41 @@ def export_slim(src: str | os.PathLike, dest: str | os.PathLike, best: bool = Tr
     if note:
         meta.update(note)
     cfg["export"] = json.dumps(meta)
-    return save_checkpoint({"config": cfg, "model": model}, dest)
+    out = save_checkpoint({"config": cfg, "model": model}, dest)
+    write_config_sidecar(out, cfg)
+    return out
+
+
+def config_sidecar(path: str | os.PathLike) -> Path:
+    """``model.pt`` -> ``model.json``: the checkpoint's config, readable without torch."""
+    return Path(path).with_suffix(".json")
+
+
+def _file_sha256(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_config_sidecar(path: str | os.PathLike, cfg: dict) -> Path:
+    side = config_sidecar(path)
+    tmp = side.with_name(side.name + ".tmp")
+    doc = {"checkpoint_sha256": _file_sha256(path), "config": cfg}
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, side)
+    return side
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """A checkpoint's config.  Listing backbones reads the JSON sidecar so the GUI's backbone menu
+    and the torch-free CPU bundle never import torch; a missing or stale sidecar (its hash no longer
+    matches the checkpoint) falls back to reading the checkpoint, the source of truth."""
+    side = config_sidecar(path)
+    try:
+        doc = json.loads(side.read_text())
+        if doc.get("checkpoint_sha256") == _file_sha256(path):
+            return doc["config"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    return load_checkpoint(path)["config"]
 
 
 def bundled_checkpoints() -> dict[str, Path]:
@@ -115,7 +150,7 @@ def bundled_backbone_specs() -> list:
     specs = []
     for sid, path in bundled_checkpoints().items():
         try:
-            cfg = load_checkpoint(path)["config"]
+            cfg = read_config(path)
         except ModelFileError:
             continue
         size = int(cfg.get("input_size", 28))
