@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(QLabel("Method"))
         self.method_combo = QComboBox()
         self.method_combo.setToolTip("The few-shot method that learns your classes from the labeled images")
-        for name in method_names():
+        for name in method_names(embedding_level_only=True):
             title = METHOD_TITLES.get(name, name) + (" (default)" if name == DEFAULT_METHOD else "")
             self.method_combo.addItem(title, name)
             self.method_combo.setItemData(self.method_combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)

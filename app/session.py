@@ -76,7 +76,7 @@ class ProjectSession(QObject):
         self.project = project
         self.backbone: str = project.get_setting("backbone") or default_backbone()
         method = project.get_setting("method") or DEFAULT_METHOD
-        self.method: str = method if method in method_names() else DEFAULT_METHOD
+        self.method: str = method if method in method_names(embedding_level_only=True) else DEFAULT_METHOD
         self.threshold: float = float(project.get_setting("unknown_threshold", DEFAULT_THRESHOLD))
         # "Auto": the threshold comes from the labeled images (leave-one-out) on every refit
         self.auto_threshold: bool = bool(project.get_setting("unknown_threshold_auto", True))

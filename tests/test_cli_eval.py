@@ -78,3 +78,10 @@ def test_classes_restricts_the_dataset(capsys):
     assert doc["classes"] == 2 and doc["images"] == 12
     assert main(["eval", "--dataset", str(DATA), "--classes", "Hat", "Socks", "--episodes", "2"]) == 1
     assert "no class folder named 'Socks'" in capsys.readouterr().err
+
+
+def test_image_level_method_is_refused_with_a_clear_message(capsys):
+    # fine-tuning needs pixels; running it on embeddings would silently be another method
+    assert main(["eval", "--dataset", str(DATA), "--method", "finetune", "--episodes", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "finetune" in err and "cannot run on cached embeddings" in err and "softkmeans" in err

@@ -49,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..embedder import Embedder
     from ..episodes import EpisodeSampler, FolderDataset, evaluate
-    from ..methods import get_method
+    from ..methods import check_embedding_level, get_method
     from .predict import embed_with_progress
 
     if args.episodes < 1:
         raise FewLensError(f"--episodes must be at least 1, not {args.episodes}")
     try:
+        check_embedding_level(args.method)
         uses_unlabeled = bool(get_method(args.method).uses_unlabeled)
     except (ValueError, TypeError) as e:
         raise FewLensError(str(e)) from None

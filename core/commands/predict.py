@@ -95,7 +95,7 @@ def embed_with_progress(paths: list[Path], embedder, desc: str = "embedding"):
 
 def run(args: argparse.Namespace) -> int:
     from ..embedder import Embedder
-    from ..methods import get_method
+    from ..methods import check_embedding_level, get_method
 
     if not 0.0 <= args.threshold <= 1.0:
         raise FewLensError(f"--threshold must be between 0 and 1, not {args.threshold}")
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if not queries:
         raise FewLensError(f"{', '.join(map(str, args.images))}: no images found")
     try:
+        check_embedding_level(args.method)
         method = get_method(args.method)
     except ValueError as e:
         raise FewLensError(str(e)) from None

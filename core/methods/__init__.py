@@ -20,8 +20,21 @@ METHODS: dict[str, str] = {
 DEFAULT_METHOD = "softkmeans"
 
 
-def method_names() -> list[str]:
-    return sorted(METHODS)
+# Methods that learn from pixels rather than cached embeddings (fine-tuning the backbone): minutes
+# per fit on a CPU, so they are not offered in the live GUI loop nor the embedding-level commands
+# (`predict`, `eval`); bench/bench_meta.py drives them through their image-level interface.
+IMAGE_LEVEL_METHODS = frozenset({"finetune"})
+
+
+def method_names(embedding_level_only: bool = False) -> list[str]:
+    return sorted(n for n in METHODS if not (embedding_level_only and n in IMAGE_LEVEL_METHODS))
+
+
+def check_embedding_level(name: str) -> None:
+    """Raise ValueError for a method that needs images where only embeddings are available."""
+    if name in IMAGE_LEVEL_METHODS:
+        raise ValueError(f"method {name!r} fine-tunes on images and cannot run on cached embeddings; "
+                         f"choose from: {', '.join(method_names(embedding_level_only=True))}")
 
 
 def get_method(name: str = DEFAULT_METHOD, **kwargs) -> FewShotMethod:
@@ -33,4 +46,5 @@ def get_method(name: str = DEFAULT_METHOD, **kwargs) -> FewShotMethod:
     return getattr(importlib.import_module(mod), cls)(**kwargs)
 
 
-__all__ = ["FewShotMethod", "Predictions", "METHODS", "DEFAULT_METHOD", "get_method", "method_names"]
+__all__ = ["FewShotMethod", "Predictions", "METHODS", "DEFAULT_METHOD", "IMAGE_LEVEL_METHODS", "get_method",
+           "method_names", "check_embedding_level"]
