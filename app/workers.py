@@ -424,14 +424,18 @@ class OpenProjectJob(Job):
     def run(self) -> None:
         from core.project import Project
 
+        self.status.emit(f"Opening {self.path.name}…")
+        self._read(Project.open(self.path))
+
+    def _read(self, project) -> None:
+        """Keep ``project`` with its image table, or close it if reading fails."""
         from .session import read_project_rows
 
-        self.status.emit(f"Opening {self.path.name}…")
-        self.project = Project.open(self.path)
+        self.project = project
         try:
-            self.rows = read_project_rows(self.project)
+            self.rows = read_project_rows(project)
         except BaseException:
-            self.project.close()
+            project.close()
             self.project = None
             raise
 
@@ -447,16 +451,8 @@ class SaveAsJob(OpenProjectJob):
         self.source = source  # the open core.project.Project
 
     def run(self) -> None:
-        from .session import read_project_rows
-
         self.status.emit(f"Saving {self.path.name}…")
-        self.project = self.source.save_as(self.path, overwrite=True)
-        try:
-            self.rows = read_project_rows(self.project)
-        except BaseException:
-            self.project.close()
-            self.project = None
-            raise
+        self._read(self.source.save_as(self.path, overwrite=True))
 
 
 class LocateJob(Job):
