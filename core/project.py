@@ -404,6 +404,17 @@ class _WriteTxn:
             raise self._p._translate(exc) from exc
 
 
+def _check_destination(path: Path, overwrite: bool) -> None:
+    """A new project file may go at ``path`` (create / Save As)."""
+    p = os.fspath(path)
+    if path.is_dir():
+        raise ProjectError(p, "is a folder; choose a file name for the project")
+    if path.exists() and not overwrite:
+        raise ProjectError(p, "already exists")
+    if not path.parent.is_dir():
+        raise ProjectError(p, "the folder for the project does not exist")
+
+
 class Project:
     """An open project file.  Create with ``Project.create`` / ``Project.open``."""
 
@@ -427,12 +438,7 @@ class Project:
         into place, so a crash never leaves a half-made project)."""
         path = Path(_norm_abs(path))
         p = os.fspath(path)
-        if path.is_dir():
-            raise ProjectError(p, "is a folder; choose a file name for the project")
-        if path.exists() and not overwrite:
-            raise ProjectError(p, "already exists")
-        if not path.parent.is_dir():
-            raise ProjectError(p, "the folder for the project does not exist")
+        _check_destination(path, overwrite)
         tmp = ""
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -613,12 +619,7 @@ class Project:
         d = os.fspath(dst)
         if dst == self.path:
             raise ProjectError(d, "is this project's own file; choose another name")
-        if dst.is_dir():
-            raise ProjectError(d, "is a folder; choose a file name for the project")
-        if dst.exists() and not overwrite:
-            raise ProjectError(d, "already exists")
-        if not dst.parent.is_dir():
-            raise ProjectError(d, "the folder for the project does not exist")
+        _check_destination(dst, overwrite)
         tmp = ""
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
