@@ -19,11 +19,14 @@ COMMAND_MODULES = [
     "core.commands.metatrain",
     "core.commands.lake",
     "core.commands.project",
-    "core.commands.gui",
 ]
+# Commands from other packages (the desktop app's `gui`) plug in through this entry-point group,
+# so the engine never imports them by name.
+ENTRY_POINT_GROUP = "fewlens.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins=None) -> argparse.ArgumentParser:
+    """``plugins``: register functions to use instead of the entry-point lookup (frozen bundles)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="fewlens", description="Few-shot image recognition.")
@@ -33,15 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:  # not written yet / not shipped in this bundle
+            if e.name == name:  # not shipped in this build
                 continue
             raise
         mod.register(sub)
+    for register in _plugin_commands() if plugins is None else plugins:
+        register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def _plugin_commands():
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            yield ep.load()
+        except ModuleNotFoundError:  # its package (e.g. PySide6) is not installed in this build
+            continue
+
+
+def main(argv: list[str] | None = None, plugins=None) -> int:
+    parser = build_parser(plugins)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

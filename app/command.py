@@ -1,4 +1,9 @@
-"""``fewlens gui [PROJECT]``: the desktop app (PySide6 is imported only here, lazily)."""
+"""``fewlens gui [PROJECT]``: the desktop app's subcommand.
+
+The engine's CLI (``core.cli``) never imports the GUI: it finds this command through the
+``fewlens.commands`` entry point declared in pyproject.toml (an install without ``app/`` simply has
+no ``gui`` command).  PySide6 is imported only when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app.main import run
+    from .main import run
 
     return run(args.project, argv=["fewlens"])
