@@ -415,6 +415,14 @@ def _check_destination(path: Path, overwrite: bool) -> None:
         raise ProjectError(p, "the folder for the project does not exist")
 
 
+def _move_into_place(tmp: str, dest: str) -> None:
+    """Rename a finished project file over ``dest``, first removing WAL/SHM files left by an
+    old file at that name (they would be replayed into the new one)."""
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(dest + suffix):
+            os.unlink(dest + suffix)
+    os.replace(tmp, dest)
+
 class Project:
     """An open project file.  Create with ``Project.create`` / ``Project.open``."""
 
@@ -466,10 +474,7 @@ class Project:
                 con.execute("PRAGMA journal_mode=WAL")
             finally:
                 con.close()
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(p + suffix):
-                    os.unlink(p + suffix)
-            os.replace(tmp, p)
+            _move_into_place(tmp, p)
         except (sqlite3.Error, OSError) as e:
             _unlink_quietly(tmp)
             raise ProjectError(p, f"cannot create the project: {getattr(e, 'strerror', None) or e}") from None
@@ -644,10 +649,7 @@ class Project:
                 out.execute("PRAGMA journal_mode=DELETE")  # single self-contained file until opened
             finally:
                 out.close()
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(d + suffix):
-                    os.unlink(d + suffix)
-            os.replace(tmp, d)
+            _move_into_place(tmp, d)
         except (sqlite3.Error, OSError) as e:
             _unlink_quietly(tmp)
             raise ProjectError(d, f"cannot save a copy: {getattr(e, 'strerror', None) or e}") from None
