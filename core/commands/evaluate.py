@@ -18,8 +18,7 @@ from ..errors import FewLensError
 
 
 def register(subparsers) -> None:
-    from ..backbones import DEFAULT_BACKBONE
-    from ..methods import DEFAULT_METHOD
+    from .predict import add_model_arguments
 
     p = subparsers.add_parser(
         "eval",
@@ -33,9 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--queries", type=int, default=15, metavar="Q", help="scored queries per class (default 15)")
     p.add_argument("--episodes", type=int, default=600, metavar="E", help="number of episodes (default 600)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="episode seed (default 0)")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"feature extractor (default {DEFAULT_BACKBONE})")
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"few-shot method (default {DEFAULT_METHOD})")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_model_arguments(p)
     p.add_argument("--unlabeled-pool", type=int, default=0, metavar="M",
                    help="add M unlabeled images per episode class plus M*N distractors from other classes "
                    "(methods that use unlabeled images get them, with the queries)")

@@ -23,10 +23,17 @@ from ..images import find_images
 DEFAULT_DEVICE = "auto"
 
 
-def register(subparsers) -> None:
+def add_model_arguments(p) -> None:
+    """--backbone / --method / --device, shared by the commands that embed and predict."""
     from ..backbones import DEFAULT_BACKBONE
     from ..methods import DEFAULT_METHOD
 
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"feature extractor (default {DEFAULT_BACKBONE})")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"few-shot method (default {DEFAULT_METHOD})")
+    p.add_argument("--device", default=DEFAULT_DEVICE, choices=["auto", "cpu", "cuda"])
+
+
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="predict classes for images from a few labeled examples",
@@ -35,9 +42,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--support", required=True, type=Path, metavar="DIR", help="folder with one subfolder per class")
     p.add_argument("--images", required=True, nargs="+", type=Path, metavar="PATH", help="images or folders to predict")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"feature extractor (default {DEFAULT_BACKBONE})")
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"few-shot method (default {DEFAULT_METHOD})")
-    p.add_argument("--device", default=DEFAULT_DEVICE, choices=["auto", "cpu", "cuda"])
+    add_model_arguments(p)
     p.add_argument("--threshold", type=float, default=0.0, metavar="T",
                    help="mark predictions with confidence below T (0-1) as unknown (default 0: never)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"], dest="fmt")
