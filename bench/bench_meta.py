@@ -47,7 +47,32 @@ def _save(name: str, rows: list[dict]) -> None:
 
 
 # --------------------------------------------------------------------------- Lake
+def _tr_specs(specs: list[str]):
+    """``none`` -> None (inductive); ``it=3,t=1,w=1`` or ``default`` -> SoftKMeans."""
+    from core.commands.lake import SoftKMeansDefaults
+    from core.meta.transductive import SoftKMeans
+
+    out = []
+    for sp in specs:
+        if sp == "none":
+            out.append(None)
+        elif sp == "default":
+            d = SoftKMeansDefaults
+            out.append(SoftKMeans(d.iterations, d.temperature, d.weight))
+        else:
+            out.append(SoftKMeans.parse(sp))
+    return out
+
+
+def _tr_flags(tr) -> str:
+    if tr is None:
+        return ""
+    return f" --transductive --tr-iterations {tr.iterations} --tr-temperature {tr.temperature:g} --tr-weight {tr.weight:g}"
+
+
 def bench_lake(args) -> None:
+    """Lake's 400 queries and all_runs episodes: the TEST set.  Score only configurations chosen on
+    validation (``val``), and record every scoring in bench/results/meta.md."""
     import torch
 
     from core.commands.lake import build_scorers
@@ -55,44 +80,53 @@ def bench_lake(args) -> None:
 
     torch.set_num_threads(1)
     print(_header(args))
-    print("| method | backbone | TTA | Lake error % (400 queries) | 5-way 1-shot acc % | 20-way 1-shot acc % | sec | command |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| method | backbone | TTA | inference | Lake error % (400 queries) | 5-way 1-shot acc % | 20-way 1-shot acc % | sec | command |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for spec in args.configs:
         method, _, backbone = spec.partition(":")
         for tta in args.tta:
             tta = False if tta == "none" else tta
-            t0 = time.time()
-            scorers, size, bb = build_scorers(backbone or None, method, tta)
-            runs = load_runs(args.runs, store_size=size * 2)
-            res = score_runs(runs, scorers, size)
-            ds = runs_as_dataset(runs, size)
-            eps = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20)]
-            cmd = (f"fewlens omniglot-lake --runs {args.runs} --method {method} --backbone {bb}"
-                   f"{f' --tta {tta}' if tta else ' --no-tta'} --episodes {args.episodes} --json")
-            row = {"method": method, "backbone": bb, "tta": tta, "lake_error_pct": res["error_pct"],
-                   "ep5": eps[0], "ep20": eps[1], "sec": round(time.time() - t0, 1), "command": cmd}
-            rows.append(row)
-            print(f"| {method} | {bb} | {tta or 'none'} | {res['error_pct']:.2f} | "
-                  f"{100 * eps[0]['accuracy']:.2f} ± {100 * eps[0]['ci95']:.2f} | "
-                  f"{100 * eps[1]['accuracy']:.2f} ± {100 * eps[1]['ci95']:.2f} | {row['sec']} | `{cmd}` |", flush=True)
-    _save("lake", rows)
+            for tr in _tr_specs(args.transductive):
+                t0 = time.time()
+                scorers, size, bb = build_scorers(backbone or None, method, tta, tr)
+                runs = load_runs(args.runs, store_size=size * 2)
+                res = score_runs(runs, scorers, size)
+                ds = runs_as_dataset(runs, size)
+                eps = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20)]
+                cmd = (f"fewlens omniglot-lake --runs {args.runs} --method {method} --backbone {bb}"
+                       f"{f' --tta {tta}' if tta else ' --no-tta'}{_tr_flags(tr)} --episodes {args.episodes} --json")
+                inference = f"transductive ({tr.label()})" if tr else "inductive"
+                row = {"method": method, "backbone": bb, "tta": tta, "inference": inference,
+                       "lake_error_pct": res["error_pct"], "lake_errors": res["errors"],
+                       "ep5": eps[0], "ep20": eps[1], "sec": round(time.time() - t0, 1), "command": cmd}
+                rows.append(row)
+                print(f"| {method} | {bb} | {tta or 'none'} | {inference} | {res['error_pct']:.2f} ({res['errors']}/{res['queries']}) | "
+                      f"{100 * eps[0]['accuracy']:.2f} ± {100 * eps[0]['ci95']:.2f} | "
+                      f"{100 * eps[1]['accuracy']:.2f} ± {100 * eps[1]['ci95']:.2f} | {row['sec']} | `{cmd}` |", flush=True)
+    _save(args.save_as or "lake", rows)
 
 
 # --------------------------------------------------------------------------- validation (held-out background alphabet)
 def bench_val(args) -> None:
-    """Choose test-time options on a held-out *background* alphabet, never on all_runs."""
+    """Choose test-time options on a held-out *background* alphabet, never on all_runs.
+
+    Every (config, TTA) pair embeds each episode once; all ``--transductive`` specs are scored on
+    those same embeddings, and each row also gives its per-episode (paired) difference from the
+    first spec, which is what decides a knob when two means sit inside each other's CI.
+    """
     import torch
 
     from core.commands.lake import build_scorers
     from core.meta.datasets import load_omniglot
-    from core.meta.lake import score_episodes
 
     torch.set_num_threads(1)
     print(_header(args))
-    print(f"| method | backbone | TTA | {args.ways}-way 1-shot within-alphabet acc % ({', '.join(args.alphabets)}) | command |")
-    print("|---|---|---|---|---|")
+    print(f"| method | backbone | TTA | inference | {args.ways}-way 1-shot within-alphabet acc % ({', '.join(args.alphabets)}) "
+          f"| paired diff vs first inference row (pts) | command |")
+    print("|---|---|---|---|---|---|---|")
     rows, vals = [], {}
+    trs = _tr_specs(args.transductive)
     for spec in args.configs:
         method, _, backbone = spec.partition(":")
         for tta in args.tta:
@@ -100,27 +134,39 @@ def bench_val(args) -> None:
             scorers, size, bb = build_scorers(backbone or None, method, tta)
             if size not in vals:
                 vals[size] = load_omniglot(args.datasets, size).split_by_group(args.alphabets)[1]
-            val = vals[size]
-            r = _within_group_episodes(val, scorers, args.ways, args.episodes)
-            rows.append({"method": method, "backbone": bb, "tta": tta, **r})
-            print(f"| {method} | {bb} | {tta or 'none'} | {100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f} | "
-                  f"`python bench/bench_meta.py val --configs {spec}` |", flush=True)
-    _save("val", rows)
+            per = _within_group_episodes(vals[size], scorers, args.ways, args.episodes, trs)
+            base = per[0]
+            for tr, accs in zip(trs, per):
+                a, d = np.asarray(accs), np.asarray(accs) - np.asarray(base)
+                r = {"accuracy": float(a.mean()), "ci95": float(1.96 * a.std(ddof=1) / np.sqrt(len(a))),
+                     "episodes": args.episodes, "paired_diff": float(d.mean()),
+                     "paired_ci95": float(1.96 * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0}
+                inference = f"transductive ({tr.label()})" if tr else "inductive"
+                rows.append({"method": method, "backbone": bb, "tta": tta, "inference": inference, **r,
+                             "per_episode": accs})
+                cmd = (f"python bench/bench_meta.py val --configs {spec} --tta {tta or 'none'} --episodes {args.episodes}"
+                       f" --transductive {args.transductive[0]} {tr.label() if tr else 'none'}")
+                print(f"| {method} | {bb} | {tta or 'none'} | {inference} | {100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f} | "
+                      f"{100 * r['paired_diff']:+.2f} ± {100 * r['paired_ci95']:.2f} | `{cmd}` |", flush=True)
+    _save(args.save_as or "val", rows)
 
 
-def _within_group_episodes(ds, scorers, ways, episodes, seed=0):
+def _within_group_episodes(ds, scorers, ways, episodes, trs=(None,), seed=0) -> list[list[float]]:
+    """Per-episode accuracies for each transductive spec (None: inductive), on the same episodes."""
     from core.meta.sampling import EpisodeShape, episode_rng, sample_episode, to_input
 
     shape = EpisodeShape(ways, 1, 1)
-    accs = []
+    accs: list[list[float]] = [[] for _ in trs]
     for i in range(episodes):
         s_np, q_np, _ = sample_episode(ds, shape, episode_rng(seed, i), within_group=1.0)
         xs = to_input(s_np, ds.store_size, ds.input_size)
         xq = to_input(q_np, ds.store_size, ds.input_size)
-        probs = np.mean([s(xs, xq) for s in scorers], axis=0)
-        accs.append(float((probs.argmax(1) == np.arange(ways)).mean()))
-    a = np.asarray(accs)
-    return {"accuracy": float(a.mean()), "ci95": float(1.96 * a.std(ddof=1) / np.sqrt(len(a))), "episodes": episodes}
+        embs = [s.embeddings(xs, xq) for s in scorers]
+        for k, tr in enumerate(trs):
+            probs = np.mean([s.probs(*z, transductive=tr) if z is not None else s(xs, xq)
+                             for s, z in zip(scorers, embs)], axis=0)
+            accs[k].append(float((probs.argmax(1) == np.arange(ways)).mean()))
+    return accs
 
 
 # --------------------------------------------------------------------------- clothing17
@@ -231,6 +277,9 @@ def main(argv=None) -> int:
     a.add_argument("--episodes", type=int, default=600)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--tta", nargs="+", default=["shift"], help="TTA modes to score: shift rich none")
+    a.add_argument("--transductive", nargs="+", default=["none"],
+                   help="inference rows: none (inductive), default, or soft k-means it=N,t=T,w=W")
+    a.add_argument("--save-as", default="", help="name of the JSON copy under runs/bench_meta/")
     a.set_defaults(func=bench_lake)
     v = sub.add_parser("val", help="test-time options on a held-out background alphabet")
     v.add_argument("--datasets", nargs="+", default=["/work/shared/data/omniglot/images_background_small1.zip",
@@ -240,6 +289,9 @@ def main(argv=None) -> int:
     v.add_argument("--ways", type=int, default=20)
     v.add_argument("--episodes", type=int, default=200)
     v.add_argument("--tta", nargs="+", default=["shift", "rich", "none"])
+    v.add_argument("--transductive", nargs="+", default=["none"],
+                   help="inference rows scored on the same embeddings: none (inductive), default, or it=N,t=T,w=W")
+    v.add_argument("--save-as", default="", help="name of the JSON copy under runs/bench_meta/")
     v.set_defaults(func=bench_val)
     c = sub.add_parser("clothing")
     c.add_argument("--dataset", default="/work/shared/data/clothing17")

@@ -29,12 +29,37 @@ def register(sub) -> None:
                    help="test-time views: 1-px shifts (default) or shifts + small rotations/scales/stroke widths")
     p.add_argument("--episodes", type=int, default=0, metavar="E",
                    help="also score E episodes of 5-way and 20-way 1-shot drawn from the all_runs images")
+    p.add_argument("--transductive", action="store_true",
+                   help="refine the ProtoNet prototypes with the unlabeled test drawings (Euclidean soft k-means); "
+                        "uses the run's 20 test images together, so it is not comparable to published inductive scores")
+    p.add_argument("--tr-iterations", type=int, default=SoftKMeansDefaults.iterations, metavar="N",
+                   help="soft k-means iterations (default %(default)s, chosen on held-out Korean)")
+    p.add_argument("--tr-temperature", type=float, default=SoftKMeansDefaults.temperature, metavar="T",
+                   help="soft-assignment temperature on squared distances (default %(default)s)")
+    p.add_argument("--tr-weight", type=float, default=SoftKMeansDefaults.weight, metavar="W",
+                   help="weight of a fully assigned test drawing vs the labeled one (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
-def build_scorers(backbone: str | None, method: str, tta: bool):
+class SoftKMeansDefaults:
+    """Transductive defaults of ``omniglot-lake`` (chosen on held-out Korean, bench/results/meta.md)."""
+
+    iterations = 10
+    temperature = 2.0
+    weight = 5.0
+
+
+def transductive_from_args(args):
+    from ..meta.transductive import SoftKMeans
+
+    if not getattr(args, "transductive", False):
+        return None
+    return SoftKMeans(args.tr_iterations, args.tr_temperature, args.tr_weight)
+
+
+def build_scorers(backbone: str | None, method: str, tta: bool | str, transductive=None):
     from ..meta.checkpoints import bundled_checkpoints, load_learner, resolve_checkpoint
     from ..meta.lake import LearnerScorer
 
@@ -45,7 +70,13 @@ def build_scorers(backbone: str | None, method: str, tta: bool):
     for name in [b for b in backbone.split(",") if b]:
         learner, cfg = load_learner(resolve_checkpoint(name))
         native = method in ("native", cfg.get("method"))
-        scorers.append(LearnerScorer(learner, None if native else method, tta=tta))
+        if transductive is not None and not native:
+            from ..errors import FewLensError
+
+            raise FewLensError(f"--transductive refines a ProtoNet's own prototypes ({name} is scored with --method "
+                               f"{method}); for embedding methods use --method softkmeans")
+        scorers.append(LearnerScorer(learner, None if native else method, tta=tta,
+                                     transductive=transductive if native else None))
         sizes.add(int(cfg.get("input_size", 28)))
     if len(sizes) != 1:
         from ..errors import FewLensError
@@ -57,9 +88,11 @@ def build_scorers(backbone: str | None, method: str, tta: bool):
 def run(args) -> int:
     from ..meta.lake import load_runs, runs_as_dataset, score_episodes, score_runs
 
-    scorers, size, backbone = build_scorers(args.backbone, args.method, False if args.no_tta else args.tta)
+    tr = transductive_from_args(args)
+    scorers, size, backbone = build_scorers(args.backbone, args.method, False if args.no_tta else args.tta, tr)
     runs = load_runs(args.runs, store_size=size * 2)
-    res = {"backbone": backbone, "method": args.method, "tta": False if args.no_tta else args.tta, **score_runs(runs, scorers, size)}
+    res = {"backbone": backbone, "method": args.method, "tta": False if args.no_tta else args.tta,
+           "transductive": tr.label() if tr else None, **score_runs(runs, scorers, size)}
     if args.episodes:
         ds = runs_as_dataset(runs, size)
         res["episodes"] = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20) if w <= len(ds)]
@@ -70,7 +103,8 @@ def run(args) -> int:
         for r in res["runs"]:
             print(f"{r['run']}: {r['errors']}/{r['queries']} wrong ({r['error_pct']:.1f} %)")
         print(f"Lake one-shot error: {res['error_pct']:.2f} % ({res['errors']}/{res['queries']}) "
-              f"[{args.method} on {backbone}{(', TTA ' + res['tta']) if res['tta'] else ''}]")
+              f"[{args.method} on {backbone}{(', TTA ' + res['tta']) if res['tta'] else ''}"
+              f"{(', transductive ' + res['transductive']) if res['transductive'] else ', inductive'}]")
         for e in res.get("episodes", []):
             print(f"{e['ways']}-way 1-shot episodes: {100 * e['accuracy']:.2f} +- {100 * e['ci95']:.2f} %")
     return 0
