@@ -1,0 +1,53 @@
+"""Bench-only: several geometries of the same photo as one feature (multi-view lever), screened with
+bench/accuracy_screen.py's soft k-means on cached features.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_multiview.py "VIEWS" "KWARGS" EPISODES [split]
+
+VIEWS: '+'-joined ``geometry/output[*weight]`` items, e.g. ``crop:256:224/final+full:224/final*0.7``;
+outputs ``final``, ``final_flip``, ``b16``, ``b16_flip`` (bench/accuracy_resolution.py).  Each item
+is L2-normalized, weighted and concatenated.  ``"avg:"`` before VIEWS averages the (normalized)
+items instead (same dimension; only for items of equal width).  KWARGS go to accuracy_screen's
+soft k-means (iters, T, w, rej, sinkhorn).  Prints 1-shot M=0 / M=10, 5-shot M=0 / M=10.
+"""
+import ast
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from accuracy_resolution import geometry_features  # noqa: E402
+from core.methods.base import l2_normalize  # noqa: E402
+
+
+def view_matrix(spec: str) -> np.ndarray:
+    average = spec.startswith("avg:")
+    items = spec[4:].split("+") if average else spec.split("+")
+    blocks = []
+    for item in items:
+        name, _, weight = item.partition("*")
+        geometry, output = name.rsplit("/", 1)
+        blocks.append(float(weight or 1.0) * l2_normalize(geometry_features(geometry)[output]))
+    return (np.mean(blocks, 0) if average else np.concatenate(blocks, 1)).astype(np.float32)
+
+
+if __name__ == "__main__":
+    import accuracy_screen as scr
+
+    views = sys.argv[1]
+    kw = ast.literal_eval(sys.argv[2]) if len(sys.argv) > 2 else {}
+    n_ep = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+    split = sys.argv[4] if len(sys.argv) > 4 else "selection"
+    scr.build = lambda names, weights: view_matrix(views)
+    t0 = time.time()
+    res = []
+    for shots in (1, 5):
+        for pool in (0, 10):
+            m, ci = scr.run(scr.v_base, split, shots, pool, n_ep, feat=((), ()), **kw)
+            res.append(f"{m:.1f}")
+    print(f"multiview {views} {kw} [{split} {n_ep}ep] 1s/M0 1s/M10 5s/M0 5s/M10: " + " ".join(res)
+          + f"  ({time.time() - t0:.0f}s)", flush=True)
