@@ -7,7 +7,8 @@ VIEWS: '+'-joined ``geometry/output[*weight]`` items, e.g. ``crop:256:224/final+
 outputs ``final``, ``final_flip``, ``b16``, ``b16_flip`` (bench/accuracy_resolution.py).  Each item
 is L2-normalized, weighted and concatenated.  ``"avg:"`` before VIEWS averages the (normalized)
 items instead (same dimension; only for items of equal width).  KWARGS go to accuracy_screen's
-soft k-means (iters, T, w, rej, sinkhorn).  Prints 1-shot M=0 / M=10, 5-shot M=0 / M=10.
+soft k-means (iters, T, w, rej, sinkhorn; flip_samples=True adds the
+mirrored views as extra labeled and unlabeled samples).  Prints 1-shot M=0 / M=10, 5-shot M=0 / M=10.
 """
 import ast
 import sys
@@ -43,11 +44,18 @@ if __name__ == "__main__":
     n_ep = int(sys.argv[3]) if len(sys.argv) > 3 else 300
     split = sys.argv[4] if len(sys.argv) > 4 else "selection"
     scr.build = lambda names, weights: view_matrix(views)
+    shown = dict(kw)  # printed as given (flip_samples is popped below)
+    variant = scr.v_base
+    if kw.pop("flip_samples", False):  # mirrored views of every labeled and unlabeled image as extra samples
+        scr.flip = view_matrix("+".join(v.replace("/final", "/final_flip").replace("/b16", "/b16_flip")
+                                        for v in views.split("+")))
+        scr.crop = scr.flip  # only its length is used before build() replaces F
+        variant = lambda F, Fl, ep, uidx, **k: scr.v_aug(F, Fl, ep, uidx, pool_flip=True, **k)  # noqa: E731
     t0 = time.time()
     res = []
     for shots in (1, 5):
         for pool in (0, 10):
-            m, ci = scr.run(scr.v_base, split, shots, pool, n_ep, feat=((), ()), **kw)
-            res.append(f"{m:.1f}")
-    print(f"multiview {views} {kw} [{split} {n_ep}ep] 1s/M0 1s/M10 5s/M0 5s/M10: " + " ".join(res)
+            m, ci = scr.run(variant, split, shots, pool, n_ep, feat=((), ()), **kw)
+            res.append(f"{m:.1f}±{ci:.1f}")
+    print(f"multiview {views} {shown} [{split} {n_ep}ep] 1s/M0 1s/M10 5s/M0 5s/M10: " + " ".join(res)
           + f"  ({time.time() - t0:.0f}s)", flush=True)
