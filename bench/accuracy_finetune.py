@@ -40,6 +40,7 @@ from core.backbones.registry import get_backbone  # noqa: E402
 from core.episodes import FolderDataset, evaluate, sample_episodes  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.methods import get_method  # noqa: E402
+from core.methods.base import l2_normalize  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
 from core.preprocess import normalize  # noqa: E402
 
@@ -95,7 +96,8 @@ class LastConvFineTune:
 
         def act(z, x):
             if self.mode == "lora":
-                z = z + torch.einsum("or,rc,nchw->nohw", A, B, x)
+                # rank-r path first (n, r, h, w): never form the full 1280 x 320 update
+                z = z + torch.einsum("or,nrhw->nohw", A, torch.einsum("rc,nchw->nrhw", B, x))
             else:
                 z = z * gamma[None, :, None, None] + beta[None, :, None, None]
             return F.relu6(z)
@@ -155,6 +157,11 @@ def run(args):
     kw = dict(mode=args.mode, steps=args.steps, lr=args.lr, rank=args.rank, pull=args.pull,
               stop_loss=args.stop_loss, temperature=args.temperature, train_head=not args.fixed_head)
     ft = LastConvFineTune(maps, W, b, **kw)
+    extra = None
+    if args.extra:
+        from accuracy_multiview import view_matrix
+
+        extra = view_matrix(args.extra)
     res = []
     t0 = time.time()
     for pool in args.pools:
@@ -165,12 +172,16 @@ def run(args):
             emb, used = ft.embeddings(keep[ep.support], ep.support_labels, keep[uidx])
             steps.append(used)
             ns = len(ep.support)
-            m = get_method("softkmeans")
+            if extra is not None:  # stack: adapted embedding + fixed views, each L2-normalized
+                rows = np.concatenate([keep[ep.support], keep[uidx]])
+                emb = np.concatenate([l2_normalize(emb), extra[rows]], 1)
+            m = get_method("softkmeans", rebalance=args.rebalance)
             m.process_support_set(emb[:ns], ep.support_labels, unlabeled=emb[ns:])
             pred = m.predict_proba(emb[-len(ep.query):]).argmax(1)
             accs.append((np.asarray(m.classes_)[pred] == ep.query_labels).mean())
         a = np.array(accs) * 100
         res.append(f"M{pool} {a.mean():.1f}±{1.96 * a.std() / np.sqrt(len(a)):.1f} (steps {np.mean(steps):.1f})")
+    kw.update(extra=args.extra, rebalance=args.rebalance)
     print(f"finetune {kw} {args.split} {args.shots}s {args.episodes}ep: " + "  ".join(res)
           + f"  ({time.time() - t0:.0f}s)", flush=True)
 
@@ -189,5 +200,7 @@ if __name__ == "__main__":
     ap.add_argument("--episodes", type=int, default=200)
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--split", default="selection")
+    ap.add_argument("--extra", default="", help="fixed views stacked after the adapted embedding (accuracy_multiview syntax)")
+    ap.add_argument("--rebalance", type=int, default=0, help="softkmeans(rebalance=...) on the result")
     ap.add_argument("--pools", nargs="+", type=int, default=[0, 10])
     run(ap.parse_args())
