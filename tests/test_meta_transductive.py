@@ -76,3 +76,14 @@ def test_lake_command_transductive_needs_a_protonet_head(tmp_path, tiny_checkpoi
     rc = main(["omniglot-lake", "--runs", str(zp), "--backbone", str(tiny_checkpoint), "--method", "linear_probe",
                "--transductive"])
     assert rc == 1 and "--method softkmeans" in capsys.readouterr().err
+
+
+def test_default_backbone_is_the_bundled_protonet_ensemble():
+    from core.commands.lake import default_backbone
+
+    bundled = {k: None for k in ("omniglot_conv4_maml", "omniglot_conv4_protonet_s1", "omniglot_conv4_protonet",
+                                 "omniglot_conv4_relation")}
+    assert default_backbone("protonet", bundled) == "omniglot_conv4_protonet,omniglot_conv4_protonet_s1"
+    assert default_backbone("native", bundled) == "omniglot_conv4_protonet,omniglot_conv4_protonet_s1"
+    assert default_backbone("relation", bundled) == "omniglot_conv4_relation"
+    assert default_backbone("linear_probe", bundled) == "omniglot_conv4_protonet"

@@ -4,7 +4,11 @@ Prints the error over the 400 queries and per run.  ``--backbone`` names bundled
 Conv-4 models (``omniglot_conv4_<method>``) or checkpoint files; several, comma-separated, form an
 ensemble.  ``--method`` is a meta-trained learner's own head when it matches the checkpoint's
 method (``native``: each checkpoint's own), otherwise any ``core.methods`` method run on the Conv-4
-embeddings.
+embeddings.  Without ``--backbone``, ProtoNet scoring uses the ensemble of every bundled ProtoNet.
+
+Inference is inductive (each test drawing scored on its own, as in the published baselines)
+unless ``--transductive``: then the 20 unlabeled test drawings of a run refine the ProtoNet
+prototypes (Euclidean soft k-means, ``core.meta.transductive``) before scoring.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", required=True, metavar="PATH", help="all_runs.zip or its folder")
     p.add_argument("--backbone", default=None,
-                   help="bundled id or checkpoint path; comma-separated for an ensemble "
-                        "(default: the bundled model of --method, else the ProtoNet one)")
+                   help="bundled id or checkpoint path; comma-separated for an ensemble (probabilities averaged). "
+                        "Default: for protonet/native the ensemble of every bundled ProtoNet "
+                        "(omniglot_conv4_protonet + omniglot_conv4_protonet_*), else the bundled model of "
+                        "--method, else the ProtoNet one")
     p.add_argument("--method", default="protonet",
                    help="protonet/siamese/relation/maml (a checkpoint's own head), native (each ensemble member's "
                         "own head) or any fewlens method name applied to the Conv-4 embeddings")
@@ -59,13 +65,27 @@ def transductive_from_args(args):
     return SoftKMeans(args.tr_iterations, args.tr_temperature, args.tr_weight)
 
 
+def default_backbone(method: str, bundled: dict) -> str:
+    """The bundled model(s) ``--method`` uses when ``--backbone`` is not given.
+
+    ProtoNet (and ``native``) default to the ensemble of every bundled ProtoNet
+    (``omniglot_conv4_protonet`` plus its independently trained ``omniglot_conv4_protonet_*``
+    siblings): on held-out Korean it beats the single model (bench/results/meta.md).  Other heads
+    use their own bundled model; embedding methods the single ProtoNet.
+    """
+    if method in ("protonet", "native"):
+        members = [k for k in bundled if k == "omniglot_conv4_protonet" or k.startswith("omniglot_conv4_protonet_")]
+        if members:
+            return ",".join(sorted(members, key=lambda k: (k != "omniglot_conv4_protonet", k)))
+    return f"omniglot_conv4_{method}" if f"omniglot_conv4_{method}" in bundled else "omniglot_conv4_protonet"
+
+
 def build_scorers(backbone: str | None, method: str, tta: bool | str, transductive=None):
     from ..meta.checkpoints import bundled_checkpoints, load_learner, resolve_checkpoint
     from ..meta.lake import LearnerScorer
 
     if backbone is None:
-        bundled = bundled_checkpoints()
-        backbone = f"omniglot_conv4_{method}" if f"omniglot_conv4_{method}" in bundled else "omniglot_conv4_protonet"
+        backbone = default_backbone(method, bundled_checkpoints())
     scorers, sizes = [], set()
     for name in [b for b in backbone.split(",") if b]:
         learner, cfg = load_learner(resolve_checkpoint(name))
