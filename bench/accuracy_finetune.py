@@ -14,7 +14,11 @@ Per episode (labeled support, unlabeled pool + queries, as the app has them):
    means; loss: cross-entropy on augmented support views (random 5x5 / 6x6 crops of the 7x7 map,
    random flips) + an L2 pull of the adapted parameters toward the pretrained ones.  Early stop:
    when the support loss falls below ``stop_loss`` (or after ``steps``).
-3. Embed everything with the adapted conv and run the default ``softkmeans`` on those embeddings.
+3. Embed everything with the adapted conv and run the default ``softkmeans`` on those embeddings
+   (``--extra VIEWS`` stacks fixed views after it, accuracy_multiview syntax; ``--rebalance N`` passes
+   ``softkmeans(rebalance=N)``).
+
+Results and the exact commands: bench/results/accuracy.md, third round.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_finetune.py --mode film --episodes 200 --split selection
 """
