@@ -134,7 +134,8 @@ def bench_val(args) -> None:
             scorers, size, bb = build_scorers(backbone or None, method, tta)
             if size not in vals:
                 vals[size] = load_omniglot(args.datasets, size).split_by_group(args.alphabets)[1]
-            per = _within_group_episodes(vals[size], scorers, args.ways, args.episodes, trs)
+            per = _within_group_episodes(vals[size], scorers, args.ways, args.episodes, trs, queries=args.queries,
+                                         drop=args.drop_query_classes)
             base = per[0]
             for tr, accs in zip(trs, per):
                 a, d = np.asarray(accs), np.asarray(accs) - np.asarray(base)
@@ -151,21 +152,30 @@ def bench_val(args) -> None:
     _save(args.save_as or "val", rows)
 
 
-def _within_group_episodes(ds, scorers, ways, episodes, trs=(None,), seed=0) -> list[list[float]]:
-    """Per-episode accuracies for each transductive spec (None: inductive), on the same episodes."""
+def _within_group_episodes(ds, scorers, ways, episodes, trs=(None,), seed=0, queries=1, drop=0.0) -> list[list[float]]:
+    """Per-episode accuracies for each transductive spec (None: inductive), on the same episodes.
+
+    ``drop``: share of the classes whose queries are removed (an unbalanced task where some classes
+    have no test image at all: transductive refinement must not depend on every class being present).
+    """
     from core.meta.sampling import EpisodeShape, episode_rng, sample_episode, to_input
 
-    shape = EpisodeShape(ways, 1, 1)
+    shape = EpisodeShape(ways, 1, queries)
     accs: list[list[float]] = [[] for _ in trs]
     for i in range(episodes):
         s_np, q_np, _ = sample_episode(ds, shape, episode_rng(seed, i), within_group=1.0)
+        yq = np.repeat(np.arange(ways), queries)
+        if drop > 0:
+            gone = np.random.default_rng([seed, i, 7]).choice(ways, int(round(drop * ways)), replace=False)
+            keep = ~np.isin(yq, gone)
+            q_np, yq = q_np[keep], yq[keep]
         xs = to_input(s_np, ds.store_size, ds.input_size)
         xq = to_input(q_np, ds.store_size, ds.input_size)
         embs = [s.embeddings(xs, xq) for s in scorers]
         for k, tr in enumerate(trs):
             probs = np.mean([s.probs(*z, transductive=tr) if z is not None else s(xs, xq)
                              for s, z in zip(scorers, embs)], axis=0)
-            accs[k].append(float((probs.argmax(1) == np.arange(ways)).mean()))
+            accs[k].append(float((probs.argmax(1) == yq).mean()))
     return accs
 
 
@@ -287,6 +297,9 @@ def main(argv=None) -> int:
     v.add_argument("--alphabets", nargs="+", default=["Korean"])
     v.add_argument("--configs", nargs="+", default=["protonet:omniglot_conv4_protonet"])
     v.add_argument("--ways", type=int, default=20)
+    v.add_argument("--queries", type=int, default=1, help="queries per class (Lake's runs: 1)")
+    v.add_argument("--drop-query-classes", type=float, default=0.0, metavar="F",
+                   help="remove the queries of this share of the classes (unbalanced tasks)")
     v.add_argument("--episodes", type=int, default=200)
     v.add_argument("--tta", nargs="+", default=["shift", "rich", "none"])
     v.add_argument("--transductive", nargs="+", default=["none"],
