@@ -10,8 +10,10 @@ assigned to it, a few times.
 Unlike ``core.methods.transductive`` (cosine similarity on centred, normalised frozen photo
 features), this works in the metric the ProtoNet was meta-trained with: squared Euclidean
 distance, whose scale the training loss fixed, so one temperature fits every task.  It never
-assumes each class appears exactly once among the queries (no one-to-one matching): a query
-that belongs to no class, or several queries of one class, only move the prototypes softly.
+matches queries to classes one-to-one.  The query ``weight`` sets how far queries pull the
+prototypes: a heavy weight pays when every class has queries (Lake's runs) but drags the
+prototype of a class without queries onto another class's images; a light weight is the safe
+choice for an unbalanced pool (measured in bench/results/meta.md).
 """
 
 from __future__ import annotations
