@@ -115,3 +115,10 @@ def test_meta_trained_backbones_are_listed(monkeypatch):
     monkeypatch.setattr(registry, "_bundled_loaded", False)
     monkeypatch.setattr(registry, "_plugins_loaded", False)
     assert [s.id for s in list_backbones()] == list(BUNDLED)
+
+
+def test_every_backbone_has_its_own_name_in_the_picker():
+    """The GUI's backbone picker shows a title up to " ("; two models must never look the same there."""
+    names = [s.title.split(" (")[0] for s in list_backbones()]
+    assert len(names) == len(set(names)), names
+    assert "Omniglot Conv-4 · ProtoNet seed 1" in names

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -139,6 +140,22 @@ def resolve_checkpoint(name_or_path: str) -> Path:
     raise ModelFileError(name_or_path, f"no such checkpoint or bundled model (bundled: {', '.join(bundled) or 'none'})")
 
 
+_METHOD_NAMES = {"protonet": "ProtoNet", "relation": "Relation net", "siamese": "Siamese", "maml": "MAML"}
+
+
+def _display_title(sid: str, method: str, size: int) -> str:
+    """"Omniglot Conv-4 · ProtoNet seed 1 (meta-trained, 28 px)".
+
+    The GUI shows the part before " (", so everything that tells two models apart (method, and
+    the seed of an ensemble member such as ``omniglot_conv4_protonet_s1``) goes first.
+    """
+    name = f"Omniglot Conv-4 · {_METHOD_NAMES.get(method, method)}"
+    m = re.search(r"_s(\d+)$", sid)
+    if m:
+        name += f" seed {m.group(1)}"
+    return f"{name} (meta-trained, {size} px)"
+
+
 def bundled_backbone_specs() -> list:
     """The shipped Conv-4 Omniglot models as backbones for ``core.backbones`` (called lazily).
 
@@ -159,7 +176,7 @@ def bundled_backbone_specs() -> list:
             s //= 2
         specs.append(BackboneSpec(
             id=sid,
-            title=f"Conv-4 meta-trained on Omniglot ({cfg.get('method')}, {size} px)",
+            title=_display_title(sid, str(cfg.get("method")), size),
             embed_dim=int(cfg.get("hidden", 64)) * max(s, 1) ** 2,
             license="MIT (weights trained by FewLens on Omniglot's small background sets, MIT, "
                     "github.com/brendenlake/omniglot)",
