@@ -56,6 +56,7 @@ class SoftKMeansDefaults:
     (every class has one test drawing): +5.4 points there.  The heavy query weight is specific to that
     shape: when half the classes have no test image it costs 20 points; ``temperature=1, weight=0.5``
     is the robust setting (+2.1 there, +0.9 on Lake-shaped tasks).  See bench/results/meta.md.
+    Plain numbers here, not a ``SoftKMeans``: building the CLI parser must not import torch.
     """
 
     iterations = 10
