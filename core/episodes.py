@@ -270,15 +270,21 @@ def run_episode(features: np.ndarray, episode: Episode, method) -> np.ndarray:
 
 def evaluate(features: np.ndarray, episodes: Sequence[Episode] | Iterator[Episode],
              method: str | MethodFactory = "protonet", method_kwargs: Mapping | None = None,
-             progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Run ``method`` (a registered name or a factory returning a fresh method) on every episode."""
+             progress: Callable[[int, int], None] | None = None,
+             episode_features: Callable[[Episode], tuple[np.ndarray, Episode]] | None = None) -> EvalResult:
+    """Run ``method`` (a registered name or a factory returning a fresh method) on every episode.
+
+    ``episode_features(episode) -> (features, episode indexed into them)`` replaces ``features`` per
+    episode (the backbone adapted to that episode's labels: ``core.adaptation.adapted_episode``).
+    """
     features = np.asarray(features, np.float32)
     make = _factory(method, method_kwargs)
     episodes = list(episodes)
     accs = np.zeros(len(episodes))
     confs, corrects = [], []
     for n, ep in enumerate(episodes):
-        probs = run_episode(features, ep, make())
+        feats, local = episode_features(ep) if episode_features is not None else (features, ep)
+        probs = run_episode(feats, local, make())
         pred = probs.argmax(1)
         ok = pred == ep.query_labels
         accs[n] = ok.mean()

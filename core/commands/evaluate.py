@@ -18,7 +18,7 @@ from ..errors import FewLensError
 
 
 def register(subparsers) -> None:
-    from .predict import add_model_arguments
+    from .predict import add_adapt_argument, add_model_arguments
 
     p = subparsers.add_parser(
         "eval",
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--episodes", type=int, default=600, metavar="E", help="number of episodes (default 600)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="episode seed (default 0)")
     add_model_arguments(p)
+    add_adapt_argument(p)
     p.add_argument("--unlabeled-pool", type=int, default=0, metavar="M",
                    help="add M unlabeled images per episode class plus M*N distractors from other classes "
                    "(methods that use unlabeled images get them, with the queries)")
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from ..embedder import Embedder
     from ..episodes import EpisodeSampler, FolderDataset, evaluate
     from ..methods import check_embedding_level, get_method
-    from .predict import embed_with_progress
+    from ..adaptation import MIN_SHOTS, adapted_episode
+    from .predict import embed_with_progress, resolve_adapt
 
     if args.episodes < 1:
         raise FewLensError(f"--episodes must be at least 1, not {args.episodes}")
@@ -67,10 +69,19 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise FewLensError(f"{args.dataset}: {e}") from None
 
-    bar = tqdm(total=args.episodes, desc=args.method, unit="ep", file=sys.stderr, disable=None, leave=False)
+    adapt = resolve_adapt(args.adapt, embedder.spec.id, args.shots >= MIN_SHOTS and args.ways >= 2)
+    per_episode = None
+    if adapt:
+        if embedder.device != "cuda":
+            print("fewlens: adapting the backbone in every episode takes ~10 s per episode on a CPU "
+                  "(--adapt off: frozen features, seconds in all)", file=sys.stderr)
+        paths, backbone, device = ds.paths, embedder.spec.id, embedder.device
+        per_episode = lambda ep: adapted_episode(paths, feats, ep, backbone, device=device)  # noqa: E731
+    bar = tqdm(total=args.episodes, desc=args.method + (" + adapted backbone" if adapt else ""), unit="ep",
+               file=sys.stderr, disable=None, leave=False)
     try:
         out = evaluate(feats, sampler(args.episodes), args.method,
-                       progress=lambda done, total: bar.update(done - bar.n))
+                       progress=lambda done, total: bar.update(done - bar.n), episode_features=per_episode)
     finally:
         bar.close()
 
@@ -84,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "unlabeled_pool": args.unlabeled_pool,
         "backbone": embedder.spec.id,
+        "adapted": adapt,
         "method": args.method,
         "transductive": uses_unlabeled,
         "device": embedder.device_label,
@@ -98,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.dataset}: {len(ds.classes)} classes, {len(ds)} images")
         print(f"{args.ways}-way {args.shots}-shot, {args.queries} queries/class, {args.episodes} episodes, "
               f"seed {args.seed}{pool}")
-        print(f"backbone {embedder.spec.id} ({embedder.device_label}), method {args.method}"
-              + (" (transductive)" if uses_unlabeled else ""))
+        print(f"backbone {embedder.spec.id} ({embedder.device_label})"
+              + (", last stage adapted to each episode's labels" if adapt else "")
+              + f", method {args.method}" + (" (transductive)" if uses_unlabeled else ""))
         print(f"accuracy {out.accuracy:.2f} % ± {out.ci95:.2f} (95% CI)   ECE {out.ece:.2f} %")
     return 0

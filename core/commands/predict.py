@@ -33,6 +33,26 @@ def add_model_arguments(p) -> None:
     p.add_argument("--device", default=DEFAULT_DEVICE, choices=["auto", "cpu", "cuda"])
 
 
+def add_adapt_argument(p) -> None:
+    """--adapt, shared by the commands that fit on labeled images."""
+    p.add_argument("--adapt", default="auto", choices=["auto", "on", "off"],
+                   help="fine-tune the backbone's last stage on the labeled images before predicting "
+                   "(default auto: when every class has 5+ labels and the backbone is a MobileNetV2)")
+
+
+def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:
+    """Whether --adapt CHOICE adapts this backbone; 'on' with a backbone that cannot adapt is an error."""
+    from ..adaptation import can_adapt
+
+    if choice == "off":
+        return False
+    if not can_adapt(backbone):
+        if choice == "on":
+            raise FewLensError(f"--adapt on: backbone {backbone} cannot be adapted (only the MobileNetV2 backbones)")
+        return False
+    return choice == "on" or enough_labels
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
@@ -43,6 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--support", required=True, type=Path, metavar="DIR", help="folder with one subfolder per class")
     p.add_argument("--images", required=True, nargs="+", type=Path, metavar="PATH", help="images or folders to predict")
     add_model_arguments(p)
+    add_adapt_argument(p)
     p.add_argument("--threshold", type=float, default=0.0, metavar="T",
                    help="mark predictions with confidence below T (0-1) as unknown (default 0: never)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"], dest="fmt")
@@ -127,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
         sup += ok
         sup_labels += [name] * len(ok)
     good_queries = [p for p in queries if p in res.embeddings]
+    from ..adaptation import MIN_SHOTS
+
+    adapt = resolve_adapt(args.adapt, embedder.spec.id,
+                          len(classes) >= 2 and min(sup_labels.count(c) for c in set(sup_labels)) >= MIN_SHOTS)
+    if adapt:
+        res = adapt_and_embed(embedder, sup, sup_labels, good_queries, res)
     q = res.matrix(good_queries) if good_queries else np.zeros((0, embedder.spec.embed_dim), np.float32)
     method.process_support_set(res.matrix(sup), sup_labels, unlabeled=q if method.uses_unlabeled else None)
     pred = method.predict(q, threshold=args.threshold)
@@ -144,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         })
     out = sys.stdout
     if args.fmt == "json":
-        doc = {"backbone": embedder.spec.id, "method": args.method, "device": embedder.device_label,
+        doc = {"backbone": embedder.spec.id, "adapted": adapt, "method": args.method, "device": embedder.device_label,
                "classes": [str(c) for c in pred.classes], "threshold": args.threshold, "predictions": rows,
                "errors": [{"path": e.path, "reason": e.reason} for e in res.errors if Path(e.path) in set(queries)]}
         json.dump(doc, out, indent=2, ensure_ascii=False)
@@ -160,6 +187,31 @@ def run(args: argparse.Namespace) -> int:
         _print_table(rows, args.top, out)
     # a query that could not be read is a partial failure: results for the rest, exit status 1
     return 1 if any(p in bad for p in queries) else 0
+
+
+def adapt_and_embed(embedder, support: list[Path], labels: list[str], queries: list[Path], frozen):
+    """Adapt the backbone to the labeled images, then embed support + queries with it (not cached:
+    the adapted network belongs to this label set)."""
+    from ..adaptation import adapt_backbone
+    from ..images import load_image
+    from ..pipeline import embed_files
+
+    bar, update = _progress_bar("adapting the backbone to the labels")
+    try:
+        images = [load_image(p, min_side=embedder.spec.resize_size) for p in support]
+        center = frozen.matrix(support + queries)
+        adapted = adapt_backbone(embedder.spec.id, images, labels, center_embeddings=center,
+                                 device=embedder.device, progress=update)
+    finally:
+        bar.close()
+    bar, update = _progress_bar("embedding with the adapted backbone")
+    try:
+        res = embed_files(support + queries, adapted, cache=None, progress=update)
+    finally:
+        bar.close()
+    for err in res.errors:  # readable a moment ago: only a file changed meanwhile lands here
+        print(f"fewlens: skipped {err}", file=sys.stderr)
+    return res
 
 
 def _display_path(p: str) -> str:
