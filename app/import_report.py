@@ -41,11 +41,14 @@ class ImportReport(QFrame):
         lay.addWidget(self.list)
         self.hide()
 
-    def show_errors(self, errors: list[ImageError], imported: int) -> None:
+    def show_errors(self, errors: list[ImageError], imported: int, title: str | None = None,
+                    sub: str | None = None) -> None:
+        """Name every skipped file; ``title``/``sub`` replace the import wording (other tasks)."""
         self.errors = list(errors)
         n = len(self.errors)
-        self.title.setText(f"⚠  {n} file{'s' if n != 1 else ''} could not be imported")
-        self.sub.setText(f"— {imported:,} image{'s were' if imported != 1 else ' was'} imported; these were skipped:")
+        self.title.setText(title or f"⚠  {n} file{'s' if n != 1 else ''} could not be imported")
+        self.sub.setText(sub or f"— {imported:,} image{'s were' if imported != 1 else ' was'} imported; "
+                                "these were skipped:")
         self.list.clear()
         for e in self.errors:
             path = getattr(e, "path", "")

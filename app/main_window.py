@@ -31,6 +31,7 @@ from core.methods import DEFAULT_METHOD, method_names
 from core.project import Project
 
 from . import undo
+from .adapter import AdaptJob, BackboneAdapter
 from .classes_panel import ClassesPanel
 from .detail_view import DetailView
 from .filter_bar import FilterBar
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.try_dialog: TryItDialog | None = None
         self.device_label = ""
         self._detail_job: DetailJob | None = None
+        self.adapter: BackboneAdapter | None = None
 
         self._build_views()
         self._build_actions()
@@ -232,6 +234,15 @@ class MainWindow(QMainWindow):
         self.act_zoom_in = self._action("&Larger thumbnails", lambda: self.zoom(+1), QKeySequence.StandardKey.ZoomIn)
         self.act_zoom_out = self._action("&Smaller thumbnails", lambda: self.zoom(-1),
                                          QKeySequence.StandardKey.ZoomOut)
+        self.act_adapt = QAction("Adapt the backbone to my labels (5+ per class)", self)
+        self.act_adapt.setCheckable(True)
+        self.act_adapt.setChecked(True)
+        tip = ("Once every class has 5 labeled images, fine-tune the backbone on them in the background "
+               "and re-analyse the images with it (about 4 points more accurate on photos). "
+               "MobileNetV2 backbones only.")
+        self.act_adapt.setStatusTip(tip)
+        self.act_adapt.setToolTip(tip)
+        self.act_adapt.toggled.connect(self._adapt_toggled)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -258,6 +269,9 @@ class MainWindow(QMainWindow):
         e.addAction(self.act_select_all)
         c = mb.addMenu("&Classes")
         c.addAction(self.act_add_class)
+        # the backbone and method pickers live on the toolbar; their one on/off choice lives here
+        self.model_menu = mb.addMenu("&Model")
+        self.model_menu.addAction(self.act_adapt)
         v = mb.addMenu("&View")
         for kind, text in (("all", "All images"), ("unlabeled", "Unlabeled"), ("labeled", "Labeled"),
                            ("review", "Needs review")):
@@ -323,14 +337,22 @@ class MainWindow(QMainWindow):
         self.status_device = QLabel()
         self.status_counts = QLabel()
         self.status_embedding = QLabel()
+        # which features the predictions use: pretrained, or adapted to the labels
+        self.status_features = QLabel()
+        self.status_features.setObjectName("statusFeatures")
         sb.addWidget(self.status_counts)
         sb.addPermanentWidget(self.status_embedding)
+        sb.addPermanentWidget(self.status_features)
         sb.addPermanentWidget(self.status_device)
 
     # ================================================================== session
     def set_session(self, session: ProjectSession) -> None:
         """Show ``session`` (closing the one shown before)."""
         old = self.session
+        if self.adapter is not None:
+            self.adapter.shutdown()
+            self.adapter.deleteLater()
+            self.adapter = None
         for job in list(self.jobs):
             job.cancel()
         self.undo_stack.clear()
@@ -345,6 +367,10 @@ class MainWindow(QMainWindow):
                     session.predictionsChanged, session.embeddingsChanged):
             sig.connect(self._schedule_status)
         session.predictionsChanged.connect(self._sync_threshold)
+        session.featuresChanged.connect(self._schedule_status)
+        self.adapter = BackboneAdapter(session, self._start, self._adapt_blocked, self)
+        self.adapter.jobStarted.connect(self._schedule_status)
+        self.adapter.jobFinished.connect(self._adapt_done)
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self._sync_toolbar()
         self.filter_bar.show_filter(GalleryFilter())
@@ -417,6 +443,9 @@ class MainWindow(QMainWindow):
                 k = combo.count() - 1
             combo.setCurrentIndex(k)
             combo.blockSignals(False)
+        self.act_adapt.blockSignals(True)
+        self.act_adapt.setChecked(s.adapt_enabled)
+        self.act_adapt.blockSignals(False)
         self._sync_threshold()
 
     def _sync_threshold(self, *_args) -> None:
@@ -436,7 +465,7 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         has = self.session is not None
         for a in (self.act_save_as, self.act_add_folder, self.act_add_images, self.act_locate, self.act_accept,
-                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try):
+                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt):
             a.setEnabled(has)
 
     # ================================================================== jobs
@@ -454,17 +483,59 @@ class MainWindow(QMainWindow):
     def _job_done(self, job: Job) -> None:
         if job in self.jobs:
             self.jobs.remove(job)
-        if job.error and not job.cancelled:  # a cancelled job may fail on its closed project: not news
+        # (a cancelled job may fail on its closed project: not news; an adaptation says it itself)
+        if job.error and not job.cancelled and not isinstance(job, AdaptJob):
             self.statusBar().showMessage(job.error, 10000)
             if isinstance(job, (ImportJob, EmbedMissingJob)):
                 # without embeddings nothing can be predicted: keep this visible until dismissed
                 self.report.show_failure(f"{job.title} failed", job.error)
+        if isinstance(job, (ImportJob, EmbedMissingJob, LocateJob)) and self.adapter is not None:
+            self.adapter.schedule()  # the labels may call for an adaptation now that images are in
         self._schedule_status()
 
     @property
     def busy(self) -> bool:
         """True while any background job runs or predictions are being refreshed."""
         return bool(self.jobs) or (self.session is not None and not self.session.predictions_current)
+
+    # ================================================================== adapting the backbone
+    def _adapt_blocked(self) -> bool:
+        """Imports and embedding go first: the adaptation re-analyses every image they bring."""
+        return any(isinstance(j, (ImportJob, EmbedMissingJob, LocateJob)) and j.running for j in self.jobs)
+
+    def _adapt_toggled(self, on: bool) -> None:
+        if self.session is None:
+            return
+        self.session.set_adapt_enabled(on)
+        if not on and self.adapter is not None:
+            self.adapter.cancel()
+        self._schedule_status()
+
+    def _adapt_done(self, job: AdaptJob) -> None:
+        if job.errors and not job.cancelled:
+            n = len(job.errors)
+            self.report.show_errors(job.errors, 0, title=f"⚠  {n} file{'s' if n != 1 else ''} could not be read "
+                                    "while adapting the model", sub="— skipped; the other images were used:")
+        if job.cancelled and not job.superseded:
+            self.statusBar().showMessage("Adapting cancelled: predictions keep the pretrained features "
+                                         "until the labels change.", 8000)
+        elif job.error:
+            self.statusBar().showMessage(f"Adapting the model failed: {job.error}", 10000)
+        self._schedule_status()
+
+    def features_text(self) -> str:
+        """The status bar's word on which features the predictions use."""
+        s = self.session
+        running = self.adapter is not None and self.adapter.running
+        if s.adapted_in_use:
+            text = f"Features adapted to {s.adapted.n_labels:,} labels"
+            return text + (" · updating…" if running else "")
+        text = "Pretrained features"
+        if running:
+            return text + " · adapting…"
+        if s.adapt_enabled and s.can_adapt() and not s.labels_allow_adaptation():
+            return text + " · adapts at 5 labels per class"
+        return text
 
     def embed_missing(self) -> EmbedMissingJob | None:
         s = self.session
@@ -908,10 +979,13 @@ class MainWindow(QMainWindow):
         emb = cached_embedder(s.backbone)
         label = self.device_label or (getattr(emb, "device_label", "") if emb is not None else "")
         self.status_device.setText(label or "Loading model…")
+        self.status_features.setText(self.features_text())
         self._update_filter_count()
 
     # ================================================================== closing
     def closeEvent(self, e) -> None:  # noqa: N802
+        if self.adapter is not None:
+            self.adapter.shutdown()
         for job in list(self.jobs):
             job.cancel()
         if self._detail_job is not None:

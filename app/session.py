@@ -10,6 +10,12 @@ commands (app/undo.py) call the public mutators here.
 Live adaptation: a label change bumps a generation counter and asks the
 :class:`LivePredictor` for a refit; it runs on its own thread and the newest
 result replaces the old one, so the UI thread never waits for a matmul.
+
+Two feature matrices: ``emb`` holds the frozen (pretrained) embeddings, cached as
+always; ``adapted`` holds the embeddings of a backbone fine-tuned on the labels
+(app/adapter.py), when one has landed.  Predictions use the adapted matrix only
+while it still describes this project (:attr:`adapted_in_use`); otherwise the
+frozen one, exactly as before adaptation existed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from core.methods import DEFAULT_METHOD, method_names
 from core.project import ClassInfo, DeletedClass, Project, RemovedImage
 
 from .live_model import UNLABELED, EmbeddingMatrix, PredictionState
+from .adapter import AdaptedFeatures
 from .predictor import LivePredictor
 
 DEFAULT_THRESHOLD = 0.2
@@ -68,6 +75,8 @@ class ProjectSession(QObject):
     # embeddings arrived for some rows (how many rows still lack one is `pending_embeddings`)
     embeddingsChanged = Signal()
     settingsChanged = Signal()
+    # an adapted matrix landed or was dropped, or adaptation was switched on/off
+    featuresChanged = Signal()
 
     def __init__(self, project: Project, parent: QObject | None = None, rows: "ProjectRows | None" = None):
         """``rows``: the project's image table already read (by :func:`read_project_rows` on a
@@ -80,6 +89,10 @@ class ProjectSession(QObject):
         self.threshold: float = float(project.get_setting("unknown_threshold", DEFAULT_THRESHOLD))
         # "Auto": the threshold comes from the labeled images (leave-one-out) on every refit
         self.auto_threshold: bool = bool(project.get_setting("unknown_threshold_auto", True))
+        # adapt the backbone to the labels once every class has 5 (issue 5's default)
+        self.adapt_enabled: bool = bool(project.get_setting("adapt_backbone", True))
+        self.adapted: AdaptedFeatures | None = None
+        self._can_adapt: dict[str, bool] = {}
         self.classes: list[ClassInfo] = []
         self.ids = np.zeros(0, np.int64)
         # absolute paths as strings: 100k Path objects would cost half a second to build
@@ -438,6 +451,7 @@ class ProjectSession(QObject):
         self.backbone = backbone
         self.project.set_setting("backbone", backbone)
         self.emb.clear()
+        self._drop_adapted()
         self._generation += 1
         self.pred = PredictionState.empty(len(self.ids), self._generation)
         self.unknown = np.zeros(len(self.ids), bool)
@@ -474,12 +488,83 @@ class ProjectSession(QObject):
     def _apply_threshold(self) -> None:
         self.unknown = (self.pred.top != UNLABELED) & (self.pred.confidence < self.effective_threshold)
 
+    # ------------------------------------------------------------------ adapted features
+    def set_adapt_enabled(self, enabled: bool) -> None:
+        """Turn adapting the backbone on/off (persisted).  Off: predictions go back to the
+        pretrained features at once; the adapted matrix is kept, so turning it on again
+        while nothing changed needs no new adaptation."""
+        enabled = bool(enabled)
+        if enabled == self.adapt_enabled:
+            return
+        self.adapt_enabled = enabled
+        self.project.set_setting("adapt_backbone", enabled)
+        self.settingsChanged.emit()
+        self.featuresChanged.emit()
+        self.request_refit()
+
+    def can_adapt(self) -> bool:
+        """Whether the current backbone can be adapted at all (MobileNetV2 only), cached."""
+        ok = self._can_adapt.get(self.backbone)
+        if ok is None:
+            try:
+                from core.adaptation import can_adapt
+            except ImportError:  # a light bundle without torch support
+                ok = False
+            else:
+                ok = can_adapt(self.backbone)
+            self._can_adapt[self.backbone] = ok
+        return ok
+
+    def labels_allow_adaptation(self) -> bool:
+        """``core.adaptation.should_adapt`` on the current labels (>= 2 classes x 5 labels)."""
+        if not self.can_adapt():
+            return False
+        from core.adaptation import should_adapt
+
+        return should_adapt(self.labels[self.labels != UNLABELED], self.backbone)
+
+    def adapted_covers_rows(self) -> bool:
+        """The adapted matrix was computed for exactly these rows with this backbone."""
+        a = self.adapted
+        if a is None or a.backbone != self.backbone or len(a.ids) != len(self.ids):
+            return False
+        if not np.array_equal(a.ids, self.ids):
+            return False
+        # a row that gained a frozen vector since (a relinked file) has no adapted one
+        return not (self.emb.have & ~a.matrix.have & ~a.unreadable).any()
+
+    @property
+    def adapted_in_use(self) -> bool:
+        """Predictions use the adapted features: on, covering every row, and the labels still
+        at >= 5 per class (new labels after it landed apply through the method at once)."""
+        return self.adapt_enabled and self.adapted_covers_rows() and self.labels_allow_adaptation()
+
+    def active_embeddings(self) -> EmbeddingMatrix:
+        return self.adapted.matrix if self.adapted_in_use else self.emb
+
+    def set_adapted(self, features: AdaptedFeatures) -> bool:
+        """An adaptation finished.  Kept only if it matches the current rows and backbone
+        (rows added or removed while it ran make it useless); returns whether it was kept."""
+        if features.backbone != self.backbone or not np.array_equal(features.ids, self.ids):
+            return False
+        self.adapted = features
+        self.featuresChanged.emit()
+        self.request_refit()
+        return True
+
+    def _drop_adapted(self) -> None:
+        if self.adapted is not None:
+            self.adapted = None
+            self.featuresChanged.emit()
+
     # ------------------------------------------------------------------ predictions
     def request_refit(self, rows_changed: bool = False) -> None:
         self._generation += 1
         if rows_changed:
             self._rows_generation = self._generation
-        self.predictor.request(self._generation, self.method, self.emb, self.labels.copy())
+        if self.adapted is not None and not self.adapted_covers_rows():
+            self._drop_adapted()  # rows or backbone moved on: it can never apply again
+        self.predictor.request(self._generation, self.method, self.active_embeddings(), self.labels.copy())
 
     @property
     def generation(self) -> int:

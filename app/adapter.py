@@ -1,0 +1,302 @@
+"""Adapting the backbone to the user's labels, in the background (issue 5's default).
+
+Once every class has ``core.adaptation.MIN_SHOTS`` labels, fine-tuning MobileNetV2's
+last stage on the labeled images and re-embedding the project with it lifts 5-shot
+accuracy by ~4 points (core/adaptation.py).  It costs seconds to minutes, so it
+never blocks anything:
+
+- :class:`BackboneAdapter` watches the session and starts one :class:`AdaptJob`
+  when the labels have settled (a debounce after the last label change / import,
+  and only once no import or embedding job is running).  A newer change cancels
+  the running job; the debounce then starts a fresh one.
+- :class:`AdaptJob` decodes the labeled images, adapts the backbone, re-embeds every
+  row with it and hands back an :class:`AdaptedFeatures` (row-aligned with the ids it
+  embedded).  The session decides whether predictions may use it
+  (``ProjectSession.adapted_in_use``); until then, and whenever it stops matching
+  the project, the frozen embeddings are used exactly as before.
+
+Adapted vectors are never written to a cache: they belong to one label set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.errors import Cancelled, ImageError
+
+from .live_model import UNLABELED, EmbeddingMatrix
+from .workers import Job
+
+#: Quiet time after the last label change before adapting (labels often come in bursts).
+DEBOUNCE_MS = 1500
+
+#: Frozen embeddings sampled (evenly spaced) for the head's centering mean: a few thousand
+#: images pin the mean down, and copying 100k x 1280 floats would cost half a gigabyte.
+MAX_CENTER_ROWS = 10_000
+
+
+def labels_key(backbone: str, ids: np.ndarray, labels: np.ndarray) -> str:
+    """What an adaptation depends on: the backbone, the rows and their labels (~1 ms at 100k rows)."""
+    h = hashlib.sha1(backbone.encode())
+    h.update(np.ascontiguousarray(ids, np.int64).tobytes())
+    h.update(np.ascontiguousarray(labels, np.int64).tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class AdaptedFeatures:
+    """Embeddings from a backbone adapted to one label set, row-aligned with ``ids``."""
+
+    backbone: str
+    ids: np.ndarray  # (N,) image ids in row order when the job started
+    key: str  # labels_key() of the snapshot it was adapted to
+    n_labels: int  # labeled images it was trained on (unreadable ones skipped)
+    fingerprint: str  # hash of the adapted weights
+    matrix: EmbeddingMatrix
+    unreadable: np.ndarray  # (N,) bool: rows whose file could not be read for re-embedding
+    device: str = "cpu"
+    seconds: float = 0.0
+
+
+@dataclass
+class AdaptRequest:
+    """A snapshot of the session taken on the UI thread; the job never touches the session."""
+
+    backbone: str
+    ids: np.ndarray
+    files: list[str]
+    labels: np.ndarray
+    missing: np.ndarray
+    key: str
+    frozen: np.ndarray  # view of the frozen matrix's data (replaced, never shrunk, when rows move)
+    frozen_have: np.ndarray  # copy
+    settings: object = None  # core.adaptation.AdaptationSettings; None = the measured recipe
+    device: str = "auto"
+
+
+class AdaptJob(Job):
+    """Adapt the backbone to the labeled images, then re-embed every row with it."""
+
+    title = "Adapting the model to your labels"
+
+    def __init__(self, request: AdaptRequest, parent: QObject | None = None):
+        super().__init__(parent)
+        self.request = request
+        self.result: AdaptedFeatures | None = None
+        # cancelled by the app (labels changed, adaptation turned off), not by the user's Cancel
+        self.superseded = False
+        self.skipped: str | None = None  # why nothing was adapted (e.g. too few readable labels)
+
+    def run(self) -> None:
+        import time
+
+        from core.adaptation import AdaptationSettings, adapt_backbone, should_adapt
+        from core.images import load_image
+        from core.pipeline import embed_files
+
+        t0 = time.perf_counter()
+        r = self.request
+        settings = r.settings or AdaptationSettings()
+        train_rows = np.flatnonzero((r.labels != UNLABELED) & ~r.missing)
+        embed_rows = np.flatnonzero(~r.missing)
+        n_train = len(train_rows)
+        # one bar for the three phases: decode labeled, adapt (views + steps), re-embed all
+        total = 2 * n_train + settings.steps + len(embed_rows)
+        self.status.emit("Adapting the model to your labels…")
+        self.progress.emit(0, total)
+
+        images, labels = [], []
+        for k, row in enumerate(train_rows):
+            if self.is_cancelled():
+                raise Cancelled("cancelled")
+            try:
+                images.append(load_image(r.files[row], min_side=256))
+                labels.append(int(r.labels[row]))
+            except ImageError as e:  # named in the report, never fatal
+                self.errors.append(e)
+            self.progress.emit(k + 1, total)
+        if not should_adapt(labels, r.backbone):
+            self.skipped = "too few readable labeled images to adapt the model"
+            return
+
+        device = self._device()
+        base = n_train
+
+        def adapt_progress(done: int, _t: int) -> None:
+            self.progress.emit(base + done, total)
+
+        adapted = adapt_backbone(r.backbone, images, labels, center_embeddings=self._center(),
+                                 settings=settings, device=device, progress=adapt_progress,
+                                 cancel=self.is_cancelled)
+        del images  # decoded photos are not needed for re-embedding (it decodes at its own size)
+
+        self.status.emit(f"Re-analysing {len(embed_rows):,} images with the adapted model…")
+        base = n_train + n_train + settings.steps
+        paths = [r.files[row] for row in embed_rows]
+
+        def embed_progress(done: int, _t: int) -> None:
+            self.progress.emit(base + done, total)
+
+        res = embed_files(paths, adapted, cache=None, progress=embed_progress, cancel=self.is_cancelled)
+        reported = {str(e.path) for e in self.errors}  # an unreadable labeled photo is named once
+        self.errors.extend(e for e in res.errors if str(e.path) not in reported)
+        matrix = EmbeddingMatrix()
+        matrix.resize(len(r.ids))
+        unreadable = np.zeros(len(r.ids), bool)
+        got_rows, vecs = [], []
+        for row, p in zip(embed_rows, paths):
+            vec = res.embeddings.get(Path(p))
+            if vec is None:
+                unreadable[row] = True
+            else:
+                got_rows.append(row)
+                vecs.append(vec)
+        if vecs:
+            matrix.set_rows(np.asarray(got_rows, np.int64), np.stack(vecs))
+        self.result = AdaptedFeatures(r.backbone, r.ids, r.key, len(labels), adapted.fingerprint, matrix,
+                                      unreadable, device, time.perf_counter() - t0)
+
+    def _device(self) -> str:
+        if self.request.device != "auto":
+            return self.request.device
+        from core.embedder import resolve_device
+
+        return resolve_device("auto")  # torch on CUDA when there is a GPU, else the CPU
+
+    def _center(self) -> np.ndarray | None:
+        """Frozen embeddings of the project's images (an evenly spaced sample on big projects)."""
+        rows = np.flatnonzero(self.request.frozen_have)
+        if len(rows) == 0:
+            return None
+        if len(rows) > MAX_CENTER_ROWS:
+            rows = rows[np.linspace(0, len(rows) - 1, MAX_CENTER_ROWS).astype(np.int64)]
+        return np.asarray(self.request.frozen[rows], np.float32)
+
+
+class BackboneAdapter(QObject):
+    """Decides when the backbone is adapted for one session, and runs at most one job at a time.
+
+    ``start(job)`` runs a job (the window's: task banner, Cancel, its thread pool);
+    ``blocked()`` is True while importing or embedding, which must finish first (the
+    window calls :meth:`schedule` when they do).
+    """
+
+    #: an AdaptJob started (for tests and the status bar)
+    jobStarted = Signal(object)
+    #: an AdaptJob finished: applied, cancelled, skipped or failed (read the job)
+    jobFinished = Signal(object)
+
+    def __init__(self, session, start: Callable[[Job], Job], blocked: Callable[[], bool] = lambda: False,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self._start = start
+        self._blocked = blocked
+        self.settings = None  # AdaptationSettings; tests make it cheap
+        self.device = "auto"
+        self.job: AdaptJob | None = None
+        # a key the user cancelled or that failed: not retried until the labels/rows change
+        self._declined_key: str | None = None
+        self._stopped = False  # the session was closed: never start another job
+        self.timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self.timer.timeout.connect(self._maybe_start)
+        for sig in (session.labelsChanged, session.rowsAppended, session.imagesReset, session.settingsChanged):
+            sig.connect(self._changed)
+        session.embeddingsChanged.connect(self._embeddings_changed)
+
+    # ------------------------------------------------------------------ triggers
+    def schedule(self) -> None:
+        """(Re)start the debounce: an adaptation starts once things are quiet for DEBOUNCE_MS."""
+        if self.session.adapt_enabled:
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def _current_key(self) -> str:
+        s = self.session
+        return labels_key(s.backbone, s.ids, s.labels)
+
+    def _changed(self, *_args) -> None:
+        if self._stopped:
+            return
+        job = self.job
+        if job is not None and not job.is_cancelled():
+            if not self.session.adapt_enabled or job.request.key != self._current_key():
+                job.superseded = True
+                job.cancel()  # adapting to labels the user has already changed: start over
+        self.schedule()
+
+    def _embeddings_changed(self) -> None:
+        if self.job is None and not self._stopped:  # the running job embeds every row itself: new frozen vectors don't matter
+            self.schedule()
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def wanted(self) -> bool:
+        """Whether the current labels call for an adaptation that is not there yet."""
+        from core.adaptation import should_adapt
+
+        s = self.session
+        if not s.adapt_enabled:
+            return False
+        if not should_adapt(s.labels[s.labels != UNLABELED], s.backbone):
+            return False
+        key = self._current_key()
+        if key == self._declined_key:
+            return False
+        a = s.adapted
+        return not (a is not None and a.key == key)
+
+    def _maybe_start(self) -> None:
+        if self._stopped or self.job is not None:
+            return  # one at a time; its end reschedules
+        if self._blocked():
+            return  # the window reschedules when its import / embedding finishes
+        if not self.wanted():
+            return
+        s = self.session
+        req = AdaptRequest(
+            backbone=s.backbone, ids=s.ids.copy(), files=list(s.files), labels=s.labels.copy(),
+            missing=s.missing.copy(), key=self._current_key(), frozen=s.emb.data, frozen_have=s.emb.have.copy(),
+            settings=self.settings, device=self.device)
+        job = AdaptJob(req)
+        job.finished.connect(self._finished)
+        self.job = job
+        self._start(job)
+        self.jobStarted.emit(job)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.superseded = True
+            self.job.cancel()
+        self.timer.stop()
+
+    def _finished(self, job: AdaptJob) -> None:
+        if job is self.job:
+            self.job = None
+        key_now = self._current_key()
+        if self._stopped:
+            self.jobFinished.emit(job)
+            return
+        if job.result is not None and not job.cancelled:
+            self.session.set_adapted(job.result)
+        elif job.request.key == key_now and ((job.cancelled and not job.superseded) or job.error or job.skipped):
+            # The user pressed Cancel (or it failed) on the labels as they are: keep the pretrained
+            # features and do not restart until something changes.
+            self._declined_key = key_now
+        self.jobFinished.emit(job)
+        if self.session.adapt_enabled and not self._stopped:
+            self.timer.start()  # labels changed while it ran: adapt to the newest ones
+
+    def shutdown(self) -> None:
+        """The session is closing: cancel the job, start no other."""
+        self._stopped = True
+        self.cancel()
