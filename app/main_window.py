@@ -978,7 +978,14 @@ class MainWindow(QMainWindow):
             self.status_embedding.setText("")
         emb = cached_embedder(s.backbone)
         label = self.device_label or (getattr(emb, "device_label", "") if emb is not None else "")
-        self.status_device.setText(label or "Loading model…")
+        if not label:
+            # every vector came from the cache, so no backbone was loaded: say so only while
+            # a job is actually loading one, and name the adapted model's device when it is used
+            if s.adapted_in_use:
+                label = "GPU · CUDA (torch)" if s.adapted.device == "cuda" else "CPU · torch"
+            elif any(isinstance(j, (ImportJob, EmbedMissingJob)) for j in self.jobs):
+                label = "Loading model…"
+        self.status_device.setText(label)
         self.status_features.setText(self.features_text())
         self._update_filter_count()
 

@@ -49,10 +49,16 @@ class LivePredictor(QObject):
         with self._cond:
             return self._pending is not None or self._running_generation >= 0
 
-    def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray) -> None:
+    def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray,
+                calibration: EmbeddingMatrix | None = None) -> None:
+        """``calibration``: the matrix the automatic unknown threshold is estimated on, when it
+        must differ from ``emb`` (a backbone adapted to the labeled images is overconfident on
+        exactly those images, so their held-out confidence says nothing about new ones)."""
         # Snapshot now: the "have" mask is copied; the data view stays valid because the
         # matrix replaces (never shrinks in place) its arrays when rows move.
-        snap = (generation, method, emb.data, emb.have.copy(), labels, emb.inv_norm)
+        cal = calibration if calibration is not None and calibration is not emb else None
+        snap = (generation, method, emb.data, emb.have.copy(), labels, emb.inv_norm,
+                (cal.data, cal.have.copy()) if cal is not None else None)
         with self._cond:
             self._pending = snap
             self._cond.notify()
@@ -81,7 +87,7 @@ class LivePredictor(QObject):
                     self._cond.wait()
                 if self._stop:
                     return
-                generation, method, data, have, labels, inv_norm = self._pending
+                generation, method, data, have, labels, inv_norm, cal = self._pending
                 self._pending = None
                 self._running_generation = generation
             try:
@@ -97,7 +103,8 @@ class LivePredictor(QObject):
                 if self._superseded():
                     continue
                 try:
-                    state.auto_threshold = auto_unknown_threshold(method, data, have, labels)
+                    cal_data, cal_have = cal if cal is not None else (data, have)
+                    state.auto_threshold = auto_unknown_threshold(method, cal_data, cal_have, labels)
                 except Exception:  # a threshold estimate is a convenience; predictions still count
                     traceback.print_exc()
                 if not self._superseded():

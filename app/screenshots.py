@@ -7,6 +7,11 @@ for real embeddings, predictions and thumbnails, then grabs:
 - ``main_window.png``: the sample project with live predictions;
 - ``detail_view.png``: an image selected in "Needs review", with its top-5;
 - ``import_progress.png``: a second folder importing, with progress and Cancel.
+
+``python -m app.screenshots OUT --adaptation`` instead labels 5 photos per class of the
+sample project and grabs ``adapting.png`` (the backbone adapting to the labels, with
+progress and Cancel) and ``adapted.png`` (predictions on the adapted features); it prints
+how long that took and the longest the UI thread went without running a timer meanwhile.
 """
 
 from __future__ import annotations
@@ -62,8 +67,63 @@ class _Slow:
         return self._inner.embed_images(images)
 
 
+def adaptation_shots(app, out: Path, tmp: Path) -> None:
+    """The sample project with 5 labels per class: mid-adaptation, then adapted."""
+    from PySide6.QtCore import QTimer
+
+    from core.project import Project
+
+    from .main_window import MainWindow
+    from .sample_project import build_sample_project
+    from .session import ProjectSession
+
+    sample = build_sample_project(tmp / "Sample - clothing.fewlens")
+    window = MainWindow(ProjectSession(Project.open(sample)))
+    window.resize(WIDTH, HEIGHT)
+    window.show()
+    _wait(app, lambda: _settled(window))
+    s = window.session
+    for c in s.classes:  # the first 5 photos (by file name) of each class, as a user would
+        rows = sorted((r for r in range(len(s)) if Path(s.files[r]).parent.name == c.name),
+                      key=lambda r: Path(s.files[r]).name)
+        s.set_labels([int(s.ids[r]) for r in rows[:5]], c.id)
+    # UI-thread stalls: the longest gap between ticks of a 10 ms timer while adapting
+    ticks: list[float] = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    started = time.monotonic()
+    _wait(app, lambda: window.adapter.running, timeout=30)
+    job = window.adapter.job
+    grabbed: list[bool] = []
+
+    def on_progress(done: int, total: int) -> None:
+        if not grabbed and total and done >= total * 0.5:
+            grabbed.append(True)
+            window.grab().save(str(out / "adapting.png"))
+
+    job.progress.connect(on_progress)
+    _wait(app, lambda: not window.adapter.running and s.adapted_in_use and _settled(window), timeout=600)
+    timer.stop()
+    elapsed = time.monotonic() - started
+    unlabeled = [int(s.ids[r]) for r in range(len(s)) if s.labels[r] < 0]
+    window.gallery.select_ids([unlabeled[3]], current=unlabeled[3])
+    _pause(app, 0.5)
+    _wait(app, lambda: _settled(window))
+    window.grab().save(str(out / "adapted.png"))
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    print(f"adapted to {s.adapted.n_labels} labels, {len(s)} images re-embedded on {s.adapted.device}: "
+          f"{elapsed:.1f} s; longest UI-thread gap {max(gaps) * 1e3:.0f} ms "
+          f"(timer ticks {len(ticks)}); status: {window.status_features.text()!r}")
+    window.close()
+    for name in ("adapting.png", "adapted.png"):
+        print(out / name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    adapt = "--adaptation" in argv
+    argv = [a for a in argv if a != "--adaptation"]
     out = Path(argv[0] if argv else "docs")
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="fewlens-shots-"))
@@ -83,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     from .theme import apply_theme
 
     apply_theme(app)
+    if adapt:
+        adaptation_shots(app, out, tmp)
+        return 0
 
     # 1. the sample project, live predictions, an unlabeled image selected
     sample = build_sample_project(tmp / "Sample - clothing.fewlens")

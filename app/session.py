@@ -564,7 +564,11 @@ class ProjectSession(QObject):
             self._rows_generation = self._generation
         if self.adapted is not None and not self.adapted_covers_rows():
             self._drop_adapted()  # rows or backbone moved on: it can never apply again
-        self.predictor.request(self._generation, self.method, self.active_embeddings(), self.labels.copy())
+        # the automatic unknown threshold stays calibrated on the pretrained features: the adapted
+        # backbone was trained on the labeled images, so their held-out confidence is inflated
+        # (it put the threshold at 90 % on the sample project, marking most photos unknown)
+        self.predictor.request(self._generation, self.method, self.active_embeddings(), self.labels.copy(),
+                               calibration=self.emb)
 
     @property
     def generation(self) -> int:

@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.adapter import AdaptJob  # noqa: E402
-from app.live_model import UNLABELED, fit_predict  # noqa: E402
+from app.live_model import auto_unknown_threshold, fit_predict  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.adaptation import AdaptationSettings  # noqa: E402
@@ -111,6 +111,10 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     assert np.allclose(s.pred.probs, adapted.probs, atol=1e-5)
     frozen = fit_predict(s.method, s.emb.data, s.emb.have, s.labels)
     assert not np.allclose(s.pred.probs, frozen.probs, atol=1e-3)
+    # the automatic "unknown" threshold stays calibrated on the pretrained features: the adapted
+    # backbone was trained on the labeled photos, so it is overconfident on exactly those
+    assert s.auto_threshold and s.pred.auto_threshold == pytest.approx(
+        auto_unknown_threshold(s.method, s.emb.data, s.emb.have, s.labels))
     assert s.labeled_count == 16
 
 
