@@ -126,6 +126,8 @@ class AdaptJob(Job):
             return
 
         device = self._device()
+        if device == "cpu":
+            _leave_a_core_free()
         base = n_train
 
         def adapt_progress(done: int, _t: int) -> None:
@@ -177,6 +179,18 @@ class AdaptJob(Job):
         if len(rows) > MAX_CENTER_ROWS:
             rows = rows[np.linspace(0, len(rows) - 1, MAX_CENTER_ROWS).astype(np.int64)]
         return np.asarray(self.request.frozen[rows], np.float32)
+
+
+def _leave_a_core_free() -> None:
+    """Torch on the CPU: one thread fewer than the cores, so the UI thread, the predictor and
+    the decoders keep a core.  With torch's default (every core) the sample project's
+    adaptation took 107 s instead of 26 s on the 2-core build box with one core busy
+    elsewhere (OpenMP threads spinning against each other), and the UI stalled longer."""
+    import torch
+
+    from core.embedder import default_threads
+
+    torch.set_num_threads(max(1, default_threads() - 1))
 
 
 class BackboneAdapter(QObject):

@@ -521,6 +521,8 @@ class MainWindow(QMainWindow):
                                          "until the labels change.", 8000)
         elif job.error:
             self.statusBar().showMessage(f"Adapting the model failed: {job.error}", 10000)
+        elif job.skipped:
+            self.statusBar().showMessage(f"Not adapted: {job.skipped}.", 8000)
         self._schedule_status()
 
     def features_text(self) -> str:
