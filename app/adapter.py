@@ -59,7 +59,7 @@ class AdaptedFeatures:
     n_labels: int  # labeled images it was trained on (unreadable ones skipped)
     fingerprint: str  # hash of the adapted weights
     matrix: EmbeddingMatrix
-    unreadable: np.ndarray  # (N,) bool: rows whose file could not be read for re-embedding
+    unreadable: np.ndarray  # (N,) bool: rows whose file was missing or unreadable for re-embedding
     device: str = "cpu"
     seconds: float = 0.0
 
@@ -150,7 +150,7 @@ class AdaptJob(Job):
         self.errors.extend(e for e in res.errors if str(e.path) not in reported)
         matrix = EmbeddingMatrix()
         matrix.resize(len(r.ids))
-        unreadable = np.zeros(len(r.ids), bool)
+        unreadable = r.missing.copy()  # no adapted vector can be made for them either
         got_rows, vecs = [], []
         for row, p in zip(embed_rows, paths):
             vec = res.embeddings.get(Path(p))
@@ -286,6 +286,11 @@ class BackboneAdapter(QObject):
         self.job = job
         self._start(job)
         self.jobStarted.emit(job)
+
+    def retry(self) -> None:
+        """The user asked again (switched adapting back on): forget a cancel, schedule."""
+        self._declined_key = None
+        self.schedule()
 
     def cancel(self) -> None:
         if self.job is not None:

@@ -507,8 +507,11 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return
         self.session.set_adapt_enabled(on)
-        if not on and self.adapter is not None:
-            self.adapter.cancel()
+        if self.adapter is not None:
+            if on:
+                self.adapter.retry()
+            else:
+                self.adapter.cancel()
         self._schedule_status()
 
     def _adapt_done(self, job: AdaptJob) -> None:
@@ -989,6 +992,11 @@ class MainWindow(QMainWindow):
                 label = "Loading model…"
         self.status_device.setText(label)
         self.status_features.setText(self.features_text())
+        self.status_features.setToolTip(
+            f"Predictions use {s.backbone} fine-tuned on {s.adapted.n_labels:,} of your labeled images."
+            if s.adapted_in_use else
+            "Predictions use the pretrained backbone's features. Model > Adapt the backbone to my labels "
+            "fine-tunes it once every class has 5 labeled images (MobileNetV2 backbones).")
         self._update_filter_count()
 
     # ================================================================== closing

@@ -172,6 +172,11 @@ def test_cancel_keeps_pretrained_predictions_and_every_label(qtbot, window):
     qtbot.wait(2 * DEBOUNCE)
     assert not w.adapter.running
     assert len(s.project.labels()) == 15
+    # switching it off and on again is asking again
+    w.act_adapt.trigger()
+    with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000):
+        w.act_adapt.trigger()
+    qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
 
 
 def test_switched_off_nothing_adapts(qtbot, window):
