@@ -62,6 +62,9 @@ class AdaptedFeatures:
     unreadable: np.ndarray  # (N,) bool: rows whose file was missing or unreadable for re-embedding
     device: str = "cpu"
     seconds: float = 0.0
+    # the adapted network (embeds like an Embedder): Try it embeds new photos with it, so its
+    # predictions match the gallery's
+    network: object = None
 
 
 @dataclass
@@ -162,7 +165,7 @@ class AdaptJob(Job):
         if vecs:
             matrix.set_rows(np.asarray(got_rows, np.int64), np.stack(vecs))
         self.result = AdaptedFeatures(r.backbone, r.ids, r.key, len(labels), adapted.fingerprint, matrix,
-                                      unreadable, device, time.perf_counter() - t0)
+                                      unreadable, device, time.perf_counter() - t0, network=adapted)
 
     def _device(self) -> str:
         if self.request.device != "auto":

@@ -93,9 +93,13 @@ class TryItDialog(QDialog):
         if not files:
             return
         s = self.session
-        # Snapshot the project's state now; the fit itself runs on the worker thread.
-        method, data, have, labels = s.method, s.emb.data.copy(), s.emb.have.copy(), s.labels.copy()
-        self.job = TryItJob(files, s.backbone, lambda: fit_method(method, data, have, labels), self)
+        # Snapshot the project's state now; the fit itself runs on the worker thread.  The same
+        # features as the gallery's predictions: adapted to the labels when those are in use.
+        adapted = s.adapted if s.adapted_in_use else None
+        emb = adapted.matrix if adapted is not None else s.emb
+        method, data, have, labels = s.method, emb.data.copy(), emb.have.copy(), s.labels.copy()
+        self.job = TryItJob(files, s.backbone, lambda: fit_method(method, data, have, labels), self,
+                            features=adapted.network if adapted is not None else None)
         self.job.result.connect(self._add_item)
         self.job.status.connect(self.status.setText)
         self.job.finished.connect(self._finished)

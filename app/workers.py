@@ -488,11 +488,15 @@ class TryItJob(Job):
     title = "Trying images"
     result = Signal(object)  # TryItResult, one per image as it is done
 
-    def __init__(self, files: list[Path], backbone: str, fit: Callable[[], object], parent: QObject | None = None):
+    def __init__(self, files: list[Path], backbone: str, fit: Callable[[], object], parent: QObject | None = None,
+                 features=None):
         super().__init__(parent)
         self.files = files
         self.backbone = backbone
         self._fit = fit  # -> a fitted FewShotMethod on a snapshot of the project, or None
+        # what embeds the photos for the method (the backbone adapted to the labels, when the
+        # project's predictions use it); None = the pretrained embedder
+        self.features = features
         self.method = None
 
     def run(self) -> None:
@@ -512,7 +516,7 @@ class TryItJob(Job):
             except ImageError as e:
                 self.result.emit(TryItResult(path, [], [], e.reason))
                 continue
-            vec = embedder.embed_images([img])
+            vec = (self.features or embedder).embed_images([img])
             top: list[tuple[int, float]] = []
             if self.method is not None:
                 probs = self.method.predict_proba(vec)[0]

@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.adapter import AdaptJob  # noqa: E402
-from app.live_model import auto_unknown_threshold, fit_predict  # noqa: E402
+from app.live_model import UNLABELED, auto_unknown_threshold, fit_predict  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.adaptation import AdaptationSettings  # noqa: E402
@@ -116,6 +116,16 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     assert s.auto_threshold and s.pred.auto_threshold == pytest.approx(
         auto_unknown_threshold(s.method, s.emb.data, s.emb.have, s.labels))
     assert s.labeled_count == 16
+
+    # Try it on a project photo says what the gallery says: it uses the adapted network too
+    row = int(np.flatnonzero(s.labels == UNLABELED)[0])
+    dialog = w.show_try_it()
+    dialog.try_paths([Path(s.files[row])])
+    qtbot.waitUntil(lambda: len(dialog.results) == 1 and not dialog.job.running, timeout=30_000)
+    top = dialog.results[0].top
+    assert top[0][0] == s.pred.top[row]
+    assert top[0][1] == pytest.approx(float(s.pred.confidence[row]), abs=1e-3)
+    dialog.close()
 
 
 def test_fewer_than_five_labels_fall_back_and_new_labels_apply_at_once(qtbot, window):
