@@ -210,3 +210,15 @@ def test_switched_off_nothing_adapts(qtbot, window):
     qtbot.waitUntil(lambda: not w.adapter.running and idle(w), timeout=30_000)
     assert got.args[0].cancelled and s.adapted is None
     assert (s.pred.top == frozen_top(s)).all()
+
+
+def test_a_label_change_while_adapting_starts_over_with_the_new_labels(qtbot, window):
+    w, s = window, window.session
+    with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000) as first:
+        label(w, {"Hat": 5, "Pants": 5, "Shoes": 5})
+    with qtbot.waitSignal(w.adapter.jobStarted, timeout=30_000) as second:
+        label(w, {"Hat": 6, "Pants": 5, "Shoes": 5})  # while the first one runs
+        assert first.args[0].is_cancelled()
+    qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
+    assert first.args[0].cancelled and first.args[0].result is None
+    assert second.args[0].result is s.adapted and s.adapted.n_labels == 16
