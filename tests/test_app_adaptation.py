@@ -222,3 +222,14 @@ def test_a_label_change_while_adapting_starts_over_with_the_new_labels(qtbot, wi
     qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
     assert first.args[0].cancelled and first.args[0].result is None
     assert second.args[0].result is s.adapted and s.adapted.n_labels == 16
+
+
+def test_training_images_are_capped_per_class_and_skip_missing_files():
+    from app.adapter import MAX_TRAIN_PER_CLASS, _training_rows
+
+    labels = np.array([7] * (MAX_TRAIN_PER_CLASS + 36) + [9] * 5 + [UNLABELED] * 4)
+    missing = np.zeros(len(labels), bool)
+    missing[[0, MAX_TRAIN_PER_CLASS + 36]] = True  # one of each class is gone from disk
+    rows = _training_rows(labels, missing)
+    assert (labels[rows] == 7).sum() == MAX_TRAIN_PER_CLASS and (labels[rows] == 9).sum() == 4
+    assert not missing[rows].any() and (labels[rows] != UNLABELED).all()
