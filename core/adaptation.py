@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from .backbones import get_backbone
+from .backbones.onnx_export import INPUT_NAME
 from .errors import Cancelled, FewLensError
 from .preprocess import normalize, resize_center_crop
 
@@ -102,10 +103,48 @@ class AdaptedBackbone:
     def embed_dim(self) -> int:
         return self.spec.embed_dim
 
+    #: ONNX Runtime session of the adapted network (CPU only; see ``use_onnxruntime``)
+    session: object = None
+
+    def use_onnxruntime(self, threads: int | None = None) -> bool:
+        """Embed on ONNX Runtime from now on (CPU): ~4x faster than torch eager on MobileNetV2, which
+        matters when a whole project is re-embedded.  The export (TorchScript path, in memory) takes
+        well under a second.  Returns False, leaving torch in charge, if the export fails."""
+        import io
+        import logging
+
+        import torch
+
+        from .backbones.onnx_export import EMBEDDING_OUTPUT, INPUT_NAME, _export_torchscript
+        from .embedder import new_ort_session
+
+        class EmbedOnly(torch.nn.Module):  # the embedding output only, not the ImageNet head
+            def __init__(self, net):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                return self.net(x)
+
+        if self.device != "cpu":
+            return False
+        try:
+            buf = io.BytesIO()
+            size = self.spec.input_size
+            _export_torchscript(EmbedOnly(self.model).eval(), torch.zeros(2, 3, size, size), buf, [EMBEDDING_OUTPUT])
+            self.session = new_ort_session(buf.getvalue(), threads)
+        except Exception as e:  # an exporter gap must not cost the user the adaptation
+            logging.getLogger(__name__).warning("adapted backbone stays on torch: ONNX export failed (%s)", e)
+            self.session = None
+        return self.session is not None
+
     def embed_batch(self, x: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 preprocessed batch -> (N, D) float32."""
         import torch
 
+        if self.session is not None:
+            (emb,) = self.session.run(None, {INPUT_NAME: np.ascontiguousarray(x, np.float32)})
+            return emb.astype(np.float32, copy=False)
         with torch.no_grad():
             t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
             return self.model(t).float().cpu().numpy()
@@ -237,7 +276,9 @@ def adapt_backbone(
     h = hashlib.sha256(spec.weights_id().encode())
     for t in tail.state_dict().values():
         h.update(t.detach().cpu().numpy().tobytes())
-    return AdaptedBackbone(spec, model.eval(), device, h.hexdigest()[:32], history)
+    adapted = AdaptedBackbone(spec, model.eval(), device, h.hexdigest()[:32], history)
+    adapted.use_onnxruntime()
+    return adapted
 
 
 

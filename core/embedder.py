@@ -79,25 +79,30 @@ def default_threads() -> int:
 
 def ort_session(path: Path, threads: int | None = None):
     """A cached ONNX Runtime CPU session for ``path``.  Raises ModelFileError on a bad file."""
-    import onnxruntime as ort
-
     threads = threads or default_threads()
     key = (str(Path(path).resolve()), threads)
     with _sessions_lock:
         sess = _sessions.get(key)
         if sess is not None:
             return sess
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
         try:
-            sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            sess = new_ort_session(str(path), threads)
         except Exception as e:
             raise ModelFileError(path, f"not a loadable ONNX model ({_first_line(e)})") from e
         _sessions[key] = sess
         return sess
+
+
+def new_ort_session(model: str | bytes, threads: int | None = None):
+    """An uncached ONNX Runtime CPU session for a model file path or the model's bytes."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _first_line(e: Exception) -> str:

@@ -82,6 +82,21 @@ def test_adaptation_fits_the_labels_and_changes_the_features(mini):
     assert [names[i] for i in (f_held @ means.T).argmax(1)] == names
 
 
+def test_cpu_embedding_runs_on_onnxruntime_and_matches_torch(mini):
+    import torch
+
+    from core.preprocess import preprocess_batch
+
+    images, labels = _support(mini, 2)
+    adapted = adapt_backbone(BACKBONE, images, labels, settings=AdaptationSettings(steps=2, views=1))
+    assert adapted.session is not None  # re-embedding a project on the CPU: ~4x faster than torch eager
+    x = preprocess_batch(images, adapted.spec)
+    with torch.no_grad():
+        ref = adapted.model(torch.from_numpy(x)).numpy()
+    got = adapted.embed_batch(x)
+    assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()
+
+
 def test_progress_and_cancel(mini):
     images, labels = _support(mini, 5)
     seen = []
