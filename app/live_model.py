@@ -144,15 +144,17 @@ class PredictionState:
         return [(int(self.class_ids[i]), float(p[i])) for i in order]
 
 
-def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray):
+def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
+               method_kwargs: dict | None = None):
     """The method fitted on the labeled rows (with the unlabeled pool when it uses one),
-    or None when nothing is labeled yet."""
+    or None when nothing is labeled yet.  ``method_kwargs`` go to ``get_method`` (adapted
+    features rescale softkmeans' output temperature: core.adaptation.adapted_method_kwargs)."""
     n = len(labels)
     have = have[:n]
     support_rows = np.flatnonzero((labels != UNLABELED) & have)
     if len(support_rows) == 0:
         return None
-    method = get_method(method_name)
+    method = get_method(method_name, **(method_kwargs or {}))
     unlabeled = None
     if getattr(method, "uses_unlabeled", False):
         pool = np.flatnonzero((labels == UNLABELED) & have)
@@ -222,6 +224,7 @@ def fit_predict(
     generation: int = 0,
     cancel=None,
     inv_norm: np.ndarray | None = None,
+    method_kwargs: dict | None = None,
 ) -> PredictionState:
     """Fit ``method_name`` on the labeled rows and score every embedded row.
 
@@ -235,7 +238,7 @@ def fit_predict(
     n = len(labels)
     have = have[:n]
     t0 = time.perf_counter()
-    method = fit_method(method_name, emb, have, labels)
+    method = fit_method(method_name, emb, have, labels, method_kwargs)
     if method is None:
         return PredictionState.empty(n, generation)
     t1 = time.perf_counter()

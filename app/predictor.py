@@ -50,7 +50,7 @@ class LivePredictor(QObject):
             return self._pending is not None or self._running_generation >= 0
 
     def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray,
-                calibration: EmbeddingMatrix | None = None) -> None:
+                calibration: EmbeddingMatrix | None = None, method_kwargs: dict | None = None) -> None:
         """``calibration``: the matrix the automatic unknown threshold is estimated on, when it
         must differ from ``emb`` (a backbone adapted to the labeled images is overconfident on
         exactly those images, so their held-out confidence says nothing about new ones)."""
@@ -58,7 +58,7 @@ class LivePredictor(QObject):
         # matrix replaces (never shrinks in place) its arrays when rows move.
         cal = calibration if calibration is not None and calibration is not emb else None
         snap = (generation, method, emb.data, emb.have.copy(), labels, emb.inv_norm,
-                (cal.data, cal.have.copy()) if cal is not None else None)
+                (cal.data, cal.have.copy()) if cal is not None else None, dict(method_kwargs or {}))
         with self._cond:
             self._pending = snap
             self._cond.notify()
@@ -87,7 +87,7 @@ class LivePredictor(QObject):
                     self._cond.wait()
                 if self._stop:
                     return
-                generation, method, data, have, labels, inv_norm, cal = self._pending
+                generation, method, data, have, labels, inv_norm, cal, kwargs = self._pending
                 self._pending = None
                 self._running_generation = generation
             try:
@@ -99,7 +99,8 @@ class LivePredictor(QObject):
                     quick.preview = True
                     self._emit(self.finished, quick)
                 state: PredictionState = fit_predict(method, data, have, labels, generation,
-                                                     cancel=self._superseded, inv_norm=inv_norm)
+                                                     cancel=self._superseded, inv_norm=inv_norm,
+                                                     method_kwargs=kwargs)
                 if self._superseded():
                     continue
                 try:

@@ -568,7 +568,14 @@ class ProjectSession(QObject):
         # backbone was trained on the labeled images, so their held-out confidence is inflated
         # (it put the threshold at 90 % on the sample project, marking most photos unknown)
         self.predictor.request(self._generation, self.method, self.active_embeddings(), self.labels.copy(),
-                               calibration=self.emb)
+                               calibration=self.emb, method_kwargs=self.method_kwargs())
+
+    def method_kwargs(self) -> dict:
+        """Settings of the method for the features predictions use now (adapted ones rescale
+        softkmeans' confidence: they are more confident than the pretrained ones it was fitted on)."""
+        from core.adaptation import adapted_method_kwargs
+
+        return adapted_method_kwargs(self.method) if self.adapted_in_use else {}
 
     @property
     def generation(self) -> int:

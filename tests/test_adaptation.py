@@ -109,6 +109,25 @@ def test_progress_and_cancel(mini):
     assert len(calls) == 3
 
 
+def test_adapted_features_get_a_cooler_softkmeans_output():
+    """Adapted features are more confident than the frozen ones softkmeans' temperature was fitted on:
+    on them it runs at 0.9x the temperature, same predictions, softer probabilities."""
+    from core.adaptation import ADAPTED_TEMPERATURE_SCALE, adapted_method_kwargs
+    from core.methods import get_method
+
+    assert adapted_method_kwargs("softkmeans") == {"temperature_scale": ADAPTED_TEMPERATURE_SCALE} and 0 < \
+        ADAPTED_TEMPERATURE_SCALE < 1
+    assert adapted_method_kwargs("protonet") == {}
+    rng = np.random.default_rng(0)
+    x, q = rng.normal(size=(10, 16)).astype(np.float32), rng.normal(size=(20, 16)).astype(np.float32)
+    y = np.repeat([0, 1], 5)
+    plain, cooler = get_method("softkmeans"), get_method("softkmeans", **adapted_method_kwargs("softkmeans"))
+    p1 = plain.process_support_set(x, y, unlabeled=q).predict_proba(q)
+    p2 = cooler.process_support_set(x, y, unlabeled=q).predict_proba(q)
+    assert cooler.temperature_ == pytest.approx(ADAPTED_TEMPERATURE_SCALE * plain.temperature_)
+    assert (p1.argmax(1) == p2.argmax(1)).all() and p2.max(1).mean() < p1.max(1).mean()
+
+
 def test_bad_requests_say_what_is_wrong(mini):
     images, labels = _support(mini, 2)
     with pytest.raises(FewLensError, match="mobilenet_v1_imagenet"):

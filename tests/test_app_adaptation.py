@@ -22,7 +22,7 @@ from app.adapter import AdaptJob  # noqa: E402
 from app.live_model import UNLABELED, auto_unknown_threshold, fit_predict  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
-from core.adaptation import AdaptationSettings  # noqa: E402
+from core.adaptation import ADAPTED_TEMPERATURE_SCALE, AdaptationSettings  # noqa: E402
 from core.project import Project  # noqa: E402
 
 MINI = Path(__file__).parent / "data" / "clothing_mini"
@@ -108,7 +108,8 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     assert a.have[readable].all() and not np.allclose(a.data[readable], s.emb.data[readable], atol=1e-3)
     # predictions come from the adapted vectors, not the frozen ones
     assert s.active_embeddings() is a
-    adapted = fit_predict(s.method, a.data, a.have, s.labels)
+    assert s.method_kwargs() == {"temperature_scale": ADAPTED_TEMPERATURE_SCALE}  # recalibrated confidence
+    adapted = fit_predict(s.method, a.data, a.have, s.labels, method_kwargs=s.method_kwargs())
     assert np.allclose(s.pred.probs, adapted.probs, atol=1e-5)
     frozen = fit_predict(s.method, s.emb.data, s.emb.have, s.labels)
     assert not np.allclose(s.pred.probs, frozen.probs, atol=1e-3)

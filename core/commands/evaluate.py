@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..embedder import Embedder
     from ..episodes import EpisodeSampler, FolderDataset, evaluate
     from ..methods import check_embedding_level, get_method
-    from ..adaptation import MIN_SHOTS, adapted_episode
+    from ..adaptation import MIN_SHOTS, adapted_episode, adapted_method_kwargs
     from .predict import embed_with_progress, resolve_adapt
 
     if args.episodes < 1:
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
                file=sys.stderr, disable=None, leave=False)
     try:
         out = evaluate(feats, sampler(args.episodes), args.method,
+                       method_kwargs=adapted_method_kwargs(args.method) if adapt else None,
                        progress=lambda done, total: bar.update(done - bar.n), episode_features=per_episode)
     finally:
         bar.close()

@@ -153,7 +153,10 @@ def run(args: argparse.Namespace) -> int:
     adapt = resolve_adapt(args.adapt, embedder.spec.id,
                           len(classes) >= 2 and min(sup_labels.count(c) for c in set(sup_labels)) >= MIN_SHOTS)
     if adapt:
+        from ..adaptation import adapted_method_kwargs
+
         res = adapt_and_embed(embedder, sup, sup_labels, good_queries, res)
+        method = get_method(args.method, **adapted_method_kwargs(args.method))
     q = res.matrix(good_queries) if good_queries else np.zeros((0, embedder.spec.embed_dim), np.float32)
     method.process_support_set(res.matrix(sup), sup_labels, unlabeled=q if method.uses_unlabeled else None)
     pred = method.predict(q, threshold=args.threshold)

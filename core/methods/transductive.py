@@ -56,6 +56,7 @@ class SoftKMeansProtoNet(FewShotMethod):
         max_unlabeled: int = 1000,
         seed: int = 0,
         rebalance: int = 0,
+        temperature_scale: float = 1.0,
     ):
         super().__init__()
         if iterations < 0 or max_unlabeled < 0 or unlabeled_weight < 0:
@@ -69,6 +70,9 @@ class SoftKMeansProtoNet(FewShotMethod):
         # None: grows with the labels per class, T = 5.0 * shots ** 0.24, fitted by NLL on the
         # 10 selection classes of clothing17 (1-shot 5.0, 2: 6.0, 5: 7.5, 10: 8.7; bench --calibrate)
         self.temperature = temperature
+        # multiplies the output temperature: features adapted to the labels are more confident than
+        # the frozen ones it was fitted on (core.adaptation.adapted_method_kwargs passes 0.9)
+        self.temperature_scale = float(temperature_scale)
         self.temperature_: float = temperature if temperature is not None else CALIBRATED_T1
         self.max_unlabeled = max_unlabeled
         self.seed = seed
@@ -94,7 +98,8 @@ class SoftKMeansProtoNet(FewShotMethod):
         onehot[np.arange(len(y)), y] = 1.0
         label_sums = onehot.T @ s
         counts = onehot.sum(0)
-        self.temperature_ = self.temperature if self.temperature is not None else calibrated_temperature(counts.mean())
+        base = self.temperature if self.temperature is not None else calibrated_temperature(counts.mean())
+        self.temperature_ = self.temperature_scale * base
         protos = l2_normalize(label_sums / counts[:, None])
         if u is not None and self.iterations and self.unlabeled_weight > 0:
             for _ in range(self.iterations):
