@@ -987,7 +987,9 @@ class MainWindow(QMainWindow):
             # every vector came from the cache, so no backbone was loaded: say so only while
             # a job is actually loading one, and name the adapted model's device when it is used
             if s.adapted_in_use:
-                label = "GPU · CUDA (torch)" if s.adapted.device == "cuda" else "CPU · torch"
+                on_ort = getattr(s.adapted.network, "session", None) is not None  # the CPU's ONNX export
+                label = ("GPU · CUDA (torch)" if s.adapted.device == "cuda"
+                         else "CPU · ONNX Runtime" if on_ort else "CPU · torch")
             elif any(isinstance(j, (ImportJob, EmbedMissingJob)) for j in self.jobs):
                 label = "Loading model…"
         self.status_device.setText(label)
