@@ -151,11 +151,11 @@ class AdaptedBackbone:
 
     def embed_batch(self, x: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 preprocessed batch -> (N, D) float32."""
-        import torch
-
         if self.session is not None:
             (emb,) = self.session.run(None, {INPUT_NAME: np.ascontiguousarray(x, np.float32)})
             return emb.astype(np.float32, copy=False)
+        import torch
+
         with torch.no_grad():
             t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
             return self.model(t).float().cpu().numpy()
