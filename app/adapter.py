@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import Cancelled, ImageError
 
-from .live_model import UNLABELED, EmbeddingMatrix
+from .live_model import UNLABELED, EmbeddingMatrix, labeled_rows_per_class
 from .workers import Job
 
 #: Quiet time after the last label change before adapting (labels often come in bursts).
@@ -191,14 +191,7 @@ class AdaptJob(Job):
 
 def _training_rows(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Labeled, present rows; at most MAX_TRAIN_PER_CLASS per class, evenly spaced."""
-    rows = np.flatnonzero((labels != UNLABELED) & ~missing)
-    picked = []
-    for c in np.unique(labels[rows]):
-        r = rows[labels[rows] == c]
-        if len(r) > MAX_TRAIN_PER_CLASS:
-            r = r[np.linspace(0, len(r) - 1, MAX_TRAIN_PER_CLASS).astype(np.int64)]
-        picked.append(r)
-    return np.sort(np.concatenate(picked)) if picked else rows
+    return np.sort(labeled_rows_per_class(labels, ~missing, MAX_TRAIN_PER_CLASS))
 
 
 def _leave_a_core_free() -> None:

@@ -188,6 +188,18 @@ def cosine_scorer(method):
     return score
 
 
+def labeled_rows_per_class(labels: np.ndarray, usable: np.ndarray, cap: int) -> np.ndarray:
+    """Usable labeled rows, at most ``cap`` per class (an evenly spaced subset), in class order."""
+    rows = np.flatnonzero((labels != UNLABELED) & usable)
+    picked = []
+    for c in np.unique(labels[rows]):
+        r = rows[labels[rows] == c]
+        if len(r) > cap:
+            r = r[np.linspace(0, len(r) - 1, cap).astype(np.int64)]
+        picked.append(r)
+    return np.concatenate(picked) if picked else rows
+
+
 #: Leave-one-out refits for the automatic threshold use at most this many labeled images
 #: per class (an evenly spaced subset): enough for a quantile, cheap to refit.
 AUTO_THRESHOLD_PER_CLASS = 20
@@ -203,16 +215,9 @@ def auto_unknown_threshold(method_name: str, emb: np.ndarray, have: np.ndarray, 
     """
     from core.methods.calibration import support_unknown_threshold
 
-    rows = np.flatnonzero((labels != UNLABELED) & have[: len(labels)])
-    picked = []
-    for c in np.unique(labels[rows]):
-        r = rows[labels[rows] == c]
-        if len(r) > AUTO_THRESHOLD_PER_CLASS:
-            r = r[np.linspace(0, len(r) - 1, AUTO_THRESHOLD_PER_CLASS).astype(np.int64)]
-        picked.append(r)
-    if not picked:
+    rows = labeled_rows_per_class(labels, have[: len(labels)], AUTO_THRESHOLD_PER_CLASS)
+    if len(rows) == 0:
         return None
-    rows = np.concatenate(picked)
     return support_unknown_threshold(lambda: get_method(method_name), emb[rows], labels[rows])
 
 
