@@ -67,21 +67,26 @@ class _Slow:
         return self._inner.embed_images(images)
 
 
-def adaptation_shots(app, out: Path, tmp: Path) -> None:
-    """The sample project with 5 labels per class: mid-adaptation, then adapted."""
-    from PySide6.QtCore import QTimer
-
+def _sample_window(app, tmp: Path):
+    """The bundled sample project in a shown main window, once its predictions have settled."""
     from core.project import Project
 
     from .main_window import MainWindow
     from .sample_project import build_sample_project
     from .session import ProjectSession
 
-    sample = build_sample_project(tmp / "Sample - clothing.fewlens")
-    window = MainWindow(ProjectSession(Project.open(sample)))
+    window = MainWindow(ProjectSession(Project.open(build_sample_project(tmp / "Sample - clothing.fewlens"))))
     window.resize(WIDTH, HEIGHT)
     window.show()
     _wait(app, lambda: _settled(window))
+    return window
+
+
+def adaptation_shots(app, out: Path, tmp: Path) -> None:
+    """The sample project with 5 labels per class: mid-adaptation, then adapted."""
+    from PySide6.QtCore import QTimer
+
+    window = _sample_window(app, tmp)
     s = window.session
     for c in s.classes:  # the first 5 photos (by file name) of each class, as a user would
         rows = sorted((r for r in range(len(s)) if Path(s.files[r]).parent.name == c.name),
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import workers
     from .gallery import GalleryFilter
     from .main_window import MainWindow
-    from .sample_project import build_sample_project, sample_images_dir
+    from .sample_project import sample_images_dir
     from .session import ProjectSession
     from .theme import apply_theme
 
@@ -148,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # 1. the sample project, live predictions, an unlabeled image selected
-    sample = build_sample_project(tmp / "Sample - clothing.fewlens")
-    window = MainWindow(ProjectSession(Project.open(sample)))
-    window.resize(WIDTH, HEIGHT)
-    window.show()
-    _wait(app, lambda: _settled(window))
+    window = _sample_window(app, tmp)
     s = window.session
     unlabeled = [int(s.ids[r]) for r in range(len(s)) if s.labels[r] < 0]
     window.gallery.select_ids([unlabeled[3]], current=unlabeled[3])
