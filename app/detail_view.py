@@ -192,8 +192,12 @@ class DetailView(QFrame):
         fm = QFontMetrics(self.title.font())
         self.title.setText(fm.elidedText(info.path.name, Qt.TextElideMode.ElideMiddle, max(120, self.width() - 40)))
         self.title.setToolTip(str(info.path))
-        extra = f"  ·  {self.selection_count} selected" if self.selection_count > 1 else ""
-        self.subtitle.setText(_short_folder(info.path) + extra)
+        n = self.selection_count
+        if n > 1:  # keys label the whole selection: say so where the user is looking
+            self.subtitle.setText(f"<b>{n:,} selected</b> — press a number to label all {n:,}, "
+                                  "Enter to accept their predictions. Showing this one.")
+        else:
+            self.subtitle.setText(_short_folder(info.path))
 
         if info.missing:
             self.status.setText("⚠  This file is missing. Locate its folder to relink it.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
@@ -32,6 +33,8 @@ from .session import ImageRow, ProjectSession
 
 ImageRowRole = Qt.ItemDataRole.UserRole + 1  # -> ImageRow
 ImageIdRole = Qt.ItemDataRole.UserRole + 2  # -> int
+_NAV_KEYS = frozenset({Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Home,
+                       Qt.Key.Key_End, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown})
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,10 @@ class GalleryView(QListView):
     unlabelRequested = Signal()
     acceptRequested = Signal()
     removeRequested = Signal()
-    currentImageChanged = Signal(int)  # image id, -1 for none
+    # The image the detail panel shows and how many are selected.  Always one of the selected
+    # images (the current one when it is selected), or -1 when nothing is: what a key labels is
+    # what the panel shows (issue 10).
+    focusChanged = Signal(int, int)
     zoomRequested = Signal(int)  # +1 / -1 (Ctrl + mouse wheel)
 
     def __init__(self, parent=None):
@@ -279,7 +285,9 @@ class GalleryView(QListView):
     def setModel(self, model) -> None:  # noqa: N802 (Qt naming)
         super().setModel(model)
         model.contentChanged.connect(self.viewport().update)
-        self.selectionModel().currentChanged.connect(self._on_current)
+        self._focus: tuple[int, int] | None = None
+        self.selectionModel().currentChanged.connect(self._emit_focus)
+        self.selectionModel().selectionChanged.connect(self._emit_focus)
         model.modelAboutToBeReset.connect(self._remember_selection)
         model.modelReset.connect(self._restore_selection)
 
@@ -314,23 +322,65 @@ class GalleryView(QListView):
             return
         self._kept = (self.selected_ids(), m.image_id(self.currentIndex()) if self.currentIndex().isValid() else None,
                       self.currentIndex().row())
+        self._kept_session = m.session
 
     def _restore_selection(self) -> None:
         ids, current, pos = getattr(self, "_kept", ([], None, -1))
         m = self.model()
+        if getattr(self, "_kept_session", None) is not m.session:  # ids of another project mean nothing here
+            ids, current, pos = [], None, -1
         still = [i for i in ids if m.index_of_image(i).isValid()]
         if still:
             self.select_ids(still, current if current in still else still[0])
         elif pos >= 0 and m.rowCount() and ids:
             # The selection left this filter (e.g. just labeled in "Unlabeled"): move on to the
             # tile now in its place, so labeling a stream of images needs no mouse.
-            idx = m.index(min(pos, m.rowCount() - 1))
-            self.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.select_row(min(pos, m.rowCount() - 1))
         else:
-            self.currentImageChanged.emit(-1)
+            # Nothing selected: no tile may look current either (a focus frame reads as "selected").
+            self.selectionModel().clearCurrentIndex()
+        self._emit_focus()
 
-    def _on_current(self, cur: QModelIndex, _prev: QModelIndex) -> None:
-        self.currentImageChanged.emit(self.model().image_id(cur) if cur.isValid() else -1)
+    def select_row(self, row: int) -> None:
+        """Make ``row`` the one selected and current tile (and scroll to it)."""
+        idx = self.model().index(row)
+        if idx.isValid():
+            self.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.scrollTo(idx)
+
+    def focus_image(self) -> int:
+        """The image the detail panel shows: the current tile if selected, else the first
+        selected one, else -1."""
+        sm = self.selectionModel()
+        m = self.model()
+        cur = self.currentIndex()
+        if cur.isValid() and sm.isSelected(cur):
+            return m.image_id(cur)
+        rows = sorted(i.row() for i in sm.selectedIndexes())
+        return m.image_id(m.index(rows[0])) if rows else -1
+
+    def refresh_focus(self) -> None:
+        """Tell the panel again what is shown (after it was reset from elsewhere)."""
+        self._focus = None
+        self._emit_focus()
+
+    def _emit_focus(self, *_args) -> None:
+        if self.model() is None or self.model().session is None:
+            focus = (-1, 0)
+        else:
+            focus = (self.focus_image(), len(self.selectionModel().selectedIndexes()))
+        if focus != self._focus:
+            self._focus = focus
+            self.focusChanged.emit(*focus)
+
+    def selectionCommand(self, index, event=None):  # noqa: N802 (Qt override)
+        # Qt's Ctrl+arrows / Ctrl+Home move the current tile without selecting it, so the panel
+        # would show one image while a number key labels another.  Navigation always selects.
+        if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress and event.key() in _NAV_KEYS:
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                return super().selectionCommand(index, event)
+            return QItemSelectionModel.SelectionFlag.ClearAndSelect
+        return super().selectionCommand(index, event)
 
     # ------------------------------------------------------------------ keys
     def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802

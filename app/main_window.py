@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
     QComboBox,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -30,7 +29,7 @@ from core.errors import FewLensError
 from core.methods import DEFAULT_METHOD, method_names
 from core.project import Project
 
-from . import undo
+from . import file_dialogs, undo
 from .adapter import AdaptJob, BackboneAdapter
 from .classes_panel import ClassesPanel
 from .detail_view import DetailView
@@ -160,10 +159,9 @@ class MainWindow(QMainWindow):
         self.gallery.unlabelRequested.connect(self.unlabel_selection)
         self.gallery.acceptRequested.connect(self.accept_selection)
         self.gallery.removeRequested.connect(self.remove_selection)
-        self.gallery.currentImageChanged.connect(self._current_changed)
+        self.gallery.focusChanged.connect(self._current_changed)
         self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
-        self.gallery.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.rowsRefiltered.connect(self._update_filter_count)
 
         self.filter_bar = FilterBar()
@@ -376,7 +374,8 @@ class MainWindow(QMainWindow):
         self.filter_bar.show_filter(GalleryFilter())
         if self.model.rowCount():
             # something in the detail view from the start: the screen explains itself
-            self.gallery.setCurrentIndex(self.model.index(0))
+            self.gallery.select_row(0)
+        self.gallery.refresh_focus()
         self.setWindowTitle(f"{session.path.stem} — FewLens")
         remember_project(session.path)
         self._update_enabled()
@@ -642,13 +641,13 @@ class MainWindow(QMainWindow):
             self.report.show_errors(job.errors, imported)
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images")
+        folder = file_dialogs.get_existing_directory(self, "Add a folder of images")
         if folder:
             self.import_paths([Path(folder)])
 
     def add_images_dialog(self) -> None:
         patterns = " ".join(f"*{e}" for e in sorted(_image_suffixes()))
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", f"Images ({patterns})")
+        files = file_dialogs.get_open_file_names(self, "Add images", "", f"Images ({patterns})")
         if files:
             self.import_paths([Path(f) for f in files])
 
@@ -659,7 +658,7 @@ class MainWindow(QMainWindow):
         if not s.missing.any():
             QMessageBox.information(self, "Locate missing files", "No files are missing.")
             return
-        folder = QFileDialog.getExistingDirectory(self, "Where are the missing images now?")
+        folder = file_dialogs.get_existing_directory(self, "Where are the missing images now?")
         if folder:
             self.start_locate(Path(folder))
 
@@ -818,7 +817,7 @@ class MainWindow(QMainWindow):
         self.filter_bar.show_filter(f, c.name if c else None)
         self.classes_panel.set_active_class(c.id if c else None)
         if self.model.rowCount() and not self.gallery.selected_ids():
-            self.gallery.setCurrentIndex(self.model.index(0))
+            self.gallery.select_row(0)
 
     def zoom(self, step: int) -> None:
         """Bigger or smaller tiles (Ctrl + / Ctrl -, or Ctrl + mouse wheel on the gallery)."""
@@ -844,12 +843,10 @@ class MainWindow(QMainWindow):
         if idx.isValid():
             self.gallery.update(idx)
 
-    def _selection_changed(self, *_args) -> None:
-        self.detail.show_image(self.detail.image_id, len(self.gallery.selectionModel().selectedIndexes()))
-
-    def _current_changed(self, image_id: int) -> None:
+    def _current_changed(self, image_id: int, count: int | None = None) -> None:
         s = self.session
-        count = len(self.gallery.selectionModel().selectedIndexes())
+        if count is None:
+            count = len(self.gallery.selectionModel().selectedIndexes())
         self.detail.show_image(image_id, count)
         if self._detail_job is not None:
             self._detail_job.cancel()
@@ -909,7 +906,8 @@ class MainWindow(QMainWindow):
 
     # ================================================================== file menu
     def new_project(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "Untitled.fewlens"), PROJECT_FILTER)
+        path = file_dialogs.get_save_file_name(self, "New project", str(Path.home() / "Untitled.fewlens"), PROJECT_FILTER,
+                                               "fewlens")
         if not path:
             return
         if not path.endswith(".fewlens"):
@@ -922,14 +920,14 @@ class MainWindow(QMainWindow):
         self.set_session(session)
 
     def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        path = file_dialogs.get_open_file_name(self, "Open project", "", PROJECT_FILTER)
         if path:
             self.open_project(path)
 
     def save_as(self) -> None:
         if self.session is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(self.session.path), PROJECT_FILTER)
+        path = file_dialogs.get_save_file_name(self, "Save project as", str(self.session.path), PROJECT_FILTER, "fewlens")
         if not path:
             return
         if not path.endswith(".fewlens"):

@@ -9,7 +9,6 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from core.images import IMAGE_EXTENSIONS
 
+from . import file_dialogs
 from .live_model import fit_method
 from .session import ProjectSession
 from .theme import MUTED
@@ -72,7 +72,7 @@ class TryItDialog(QDialog):
     # ------------------------------------------------------------------ input
     def open_images(self) -> None:
         patterns = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
-        files, _ = QFileDialog.getOpenFileNames(self, "Try images", "", f"Images ({patterns})")
+        files = file_dialogs.get_open_file_names(self, "Try images", "", f"Images ({patterns})")
         if files:
             self.try_paths([Path(f) for f in files])
 

@@ -88,7 +88,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import __version__
+from . import __version__, project_lock
 from .embedding_cache import EmbeddingCache
 from .errors import Cancelled, ProjectError
 
@@ -295,24 +295,33 @@ def _unlink_quietly(path: str) -> None:
             pass
 
 
-def _check_header(path: Path) -> None:
-    """Fail early, naming the file, for anything that cannot be a project file."""
+def _check_header(path: Path) -> project_lock.ProjectLock:
+    """Fail early, naming the file, for anything that cannot be a project file; on success the
+    file is locked for this process (see core.project_lock) and the lock is returned."""
     p = os.fspath(path)
     if not path.exists():
         raise ProjectError(p, "no such project file")
     if path.is_dir():
         raise ProjectError(p, "is a folder, not a FewLens project file")
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(_SQLITE_MAGIC))
+        lock = project_lock.acquire(path)
     except PermissionError:
         raise ProjectError(p, "cannot read the project file: permission denied") from None
     except OSError as e:
         raise ProjectError(p, f"cannot read the project file: {e.strerror or e}") from None
-    if head != _SQLITE_MAGIC:
-        raise ProjectError(p, "not a FewLens project (not an SQLite database)")
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-        raise ProjectError(p, "the project file or its folder is read-only; use Save As to copy it")
+    try:
+        try:
+            head = lock.read_header(len(_SQLITE_MAGIC))
+        except OSError as e:
+            raise ProjectError(p, f"cannot read the project file: {e.strerror or e}") from None
+        if head != _SQLITE_MAGIC:
+            raise ProjectError(p, "not a FewLens project (not an SQLite database)")
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise ProjectError(p, "the project file or its folder is read-only; use Save As to copy it")
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,6 +445,7 @@ class Project:
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        self._lock: project_lock.ProjectLock | None = None
         self.embedding_cache = ProjectEmbeddingCache(self)
 
     # -- opening ------------------------------------------------------------------------------
@@ -485,8 +495,9 @@ class Project:
         """Open an existing project; ``ProjectError`` (naming the file) if it is not one, is
         from a newer FewLens, or cannot be read or written."""
         path = Path(_norm_abs(path))
-        _check_header(path)
+        lock = _check_header(path)
         proj = cls(path, _OPEN_TOKEN)
+        proj._lock = lock
         try:
             proj._validate_and_migrate()
         except BaseException:
@@ -596,6 +607,9 @@ class Project:
             except sqlite3.Error:
                 pass
         self._local = threading.local()
+        if self._lock is not None:  # only now: closing its descriptor earlier would drop SQLite's locks
+            self._lock.release()
+            self._lock = None
 
     @property
     def closed(self) -> bool:
