@@ -70,6 +70,8 @@ class AdaptedFeatures:
     # the adapted network (embeds like an Embedder): Try it embeds new photos with it, so its
     # predictions match the gallery's
     network: object = None
+    # the labels (row-aligned with ids) it was trained on: decides when to adapt again
+    labels: np.ndarray | None = None
 
 
 @dataclass
@@ -170,7 +172,8 @@ class AdaptJob(Job):
         if vecs:
             matrix.set_rows(np.asarray(got_rows, np.int64), np.stack(vecs))
         self.result = AdaptedFeatures(r.backbone, r.ids, r.key, len(labels), adapted.fingerprint, matrix,
-                                      unreadable, device, time.perf_counter() - t0, network=adapted)
+                                      unreadable, device, time.perf_counter() - t0, network=adapted,
+                                      labels=r.labels.copy())
 
     def _device(self) -> str:
         if self.request.device != "auto":
@@ -230,6 +233,7 @@ class BackboneAdapter(QObject):
         self.job: AdaptJob | None = None
         # a key the user cancelled or that failed: not retried until the labels/rows change
         self._declined_key: str | None = None
+        self._declined: tuple[np.ndarray, np.ndarray] | None = None  # (ids, labels) of that key
         self._stopped = False  # the session was closed: never start another job
         self.timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.timer.timeout.connect(self._maybe_start)
@@ -249,14 +253,25 @@ class BackboneAdapter(QObject):
         s = self.session
         return labels_key(s.backbone, s.ids, s.labels)
 
+    def _stale(self, ids: np.ndarray, trained: np.ndarray | None) -> bool:
+        """Labels / rows moved far enough from ``trained`` that adapting again pays
+        (core.adaptation.needs_readaptation); a new or removed row always does."""
+        from core.adaptation import needs_readaptation
+
+        s = self.session
+        if trained is None or len(ids) != len(s.ids) or not np.array_equal(ids, s.ids):
+            return True
+        return needs_readaptation(trained, s.labels, UNLABELED)
+
     def _changed(self, *_args) -> None:
         if self._stopped:
             return
         job = self.job
         if job is not None and not job.is_cancelled():
-            if not self.session.adapt_enabled or job.request.key != self._current_key():
+            r = job.request
+            if not self.session.adapt_enabled or self._stale(r.ids, r.labels):
                 job.superseded = True
-                job.cancel()  # adapting to labels the user has already changed: start over
+                job.cancel()  # adapting to labels the user has since changed a lot: start over
         self.schedule()
 
     def _embeddings_changed(self) -> None:
@@ -280,8 +295,13 @@ class BackboneAdapter(QObject):
         key = self._current_key()
         if key == self._declined_key:
             return False
+        if self._declined is not None and not self._stale(*self._declined):
+            return False  # cancelled a moment ago: a label or two more does not ask again
         a = s.adapted
-        return not (a is not None and a.key == key)
+        if a is None or a.backbone != s.backbone:
+            return True
+        # A few more labels: the adapted features stay in use (the method refits on them at once).
+        return a.key != key and self._stale(a.ids, a.labels)
 
     def _maybe_start(self) -> None:
         if self._stopped or self.job is not None:
@@ -304,6 +324,7 @@ class BackboneAdapter(QObject):
     def retry(self) -> None:
         """The user asked again (switched adapting back on): forget a cancel, schedule."""
         self._declined_key = None
+        self._declined = None
         self.schedule()
 
     def cancel(self) -> None:
@@ -325,6 +346,7 @@ class BackboneAdapter(QObject):
             # The user pressed Cancel (or it failed) on the labels as they are: keep the pretrained
             # features and do not restart until something changes.
             self._declined_key = key_now
+            self._declined = (self.session.ids.copy(), self.session.labels.copy())
         self.jobFinished.emit(job)
         if self.session.adapt_enabled and not self._stopped:
             self.timer.start()  # labels changed while it ran: adapt to the newest ones

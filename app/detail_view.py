@@ -204,6 +204,12 @@ class DetailView(QFrame):
         elif info.label != UNLABELED:
             c = s.class_by_id(info.label)
             self.status.setText(f"Labeled <b>{c.name if c else '?'}</b> by you. Press 0 to remove the label.")
+        elif info.predicted != UNLABELED and s.pred.class_ids.size == 1:
+            # one labeled class: "100 %" would say nothing (issue 10)
+            c = s.class_by_id(info.predicted)
+            self.status.setText(f"Only <b>{c.name if c else '?'}</b> has labels, so every image gets it at 100 %. "
+                                "Label images of a second class (or set an unknown threshold) for predictions "
+                                "that mean something.")
         elif info.predicted != UNLABELED:
             c = s.class_by_id(info.predicted)
             if info.unknown:

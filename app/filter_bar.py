@@ -13,6 +13,7 @@ _FILTERS = [
     ("unlabeled", "Unlabeled", "Images you have not labeled (with their predictions)"),
     ("labeled", "Labeled", "Images you labeled"),
     ("review", "Needs review", "Unlabeled images the model is least sure about, least sure first"),
+    ("unknown", "Unknown", "Unlabeled images below the unknown threshold: maybe a class you have not made yet"),
 ]
 
 
@@ -63,6 +64,15 @@ class FilterBar(QFrame):
             self.class_button.setChecked(True)
         else:
             self.buttons[f.kind].setChecked(True)
+
+    def reset(self) -> None:
+        """A new project: back to All, and no class tab left over from the previous one."""
+        self._class_filter = None
+        self.class_button.hide()
+        self.buttons["all"].setChecked(True)
+
+    def set_unknown_count(self, n: int) -> None:
+        self.buttons["unknown"].setText(f"Unknown ({n:,})" if n else "Unknown")
 
     def set_count(self, shown: int, total: int) -> None:
         self.count.setText(f"{shown:,} of {total:,} images" if shown != total else f"{total:,} images")

@@ -39,7 +39,7 @@ _NAV_KEYS = frozenset({Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.
 
 @dataclass(frozen=True)
 class GalleryFilter:
-    kind: str = "all"  # all | labeled | unlabeled | review | class
+    kind: str = "all"  # all | labeled | unlabeled | review | unknown | class
     class_id: int | None = None
 
 
@@ -109,6 +109,9 @@ class GalleryModel(QAbstractListModel):
         if kind == "review":
             # unlabeled images the model is least sure about first: labeling those teaches it most
             rows = np.flatnonzero((labels == UNLABELED) & (top != UNLABELED))
+            return rows[np.argsort(conf[rows], kind="stable")]
+        if kind == "unknown":
+            rows = np.flatnonzero((labels == UNLABELED) & (top != UNLABELED) & s.unknown)
             return rows[np.argsort(conf[rows], kind="stable")]
         if kind == "class":
             cid = self.filter.class_id
@@ -334,8 +337,9 @@ class GalleryView(QListView):
             self.select_ids(still, current if current in still else still[0])
         elif pos >= 0 and m.rowCount() and ids:
             # The selection left this filter (e.g. just labeled in "Unlabeled"): move on to the
-            # tile now in its place, so labeling a stream of images needs no mouse.
-            self.select_row(min(pos, m.rowCount() - 1))
+            # tile now in its place, so labeling a stream of images needs no mouse.  Lists sorted
+            # by confidence re-sort after every label: there the next one is the top one.
+            self.select_row(0 if m.filter.kind in ("review", "unknown") else min(pos, m.rowCount() - 1))
         else:
             # Nothing selected: no tile may look current either (a focus frame reads as "selected").
             self.selectionModel().clearCurrentIndex()

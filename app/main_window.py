@@ -40,6 +40,7 @@ from .live_model import UNLABELED
 from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
 from .theme import icon
+from .wording import plural
 from .thumbnails import ThumbnailLoader
 from .tile_delegate import TileDelegate, tile_size
 from .try_it import TryItDialog, urls_to_paths
@@ -177,7 +178,6 @@ class MainWindow(QMainWindow):
         cl = QVBoxLayout(center)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(self.banner)
         cl.addWidget(self.report)
         cl.addWidget(self.filter_bar)
         cl.addWidget(self.gallery, 1)
@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
         self.model_menu.addAction(self.act_adapt)
         v = mb.addMenu("&View")
         for kind, text in (("all", "All images"), ("unlabeled", "Unlabeled"), ("labeled", "Labeled"),
-                           ("review", "Needs review")):
+                           ("review", "Needs review"), ("unknown", "Unknown")):
             v.addAction(self._action(text, lambda k=kind: self.set_filter(GalleryFilter(k))))
         v.addSeparator()
         v.addAction(self.act_zoom_in)
@@ -339,9 +339,11 @@ class MainWindow(QMainWindow):
         self.status_features = QLabel()
         self.status_features.setObjectName("statusFeatures")
         sb.addWidget(self.status_counts)
+        sb.addPermanentWidget(self.banner)  # long tasks: here, so they never push the gallery down
         sb.addPermanentWidget(self.status_embedding)
         sb.addPermanentWidget(self.status_features)
         sb.addPermanentWidget(self.status_device)
+        sb.setFixedHeight(max(sb.sizeHint().height(), self.banner.sizeHint().height() + 6))
 
     # ================================================================== session
     def set_session(self, session: ProjectSession) -> None:
@@ -371,7 +373,7 @@ class MainWindow(QMainWindow):
         self.adapter.jobFinished.connect(self._adapt_done)
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self._sync_toolbar()
-        self.filter_bar.show_filter(GalleryFilter())
+        self.filter_bar.reset()
         if self.model.rowCount():
             # something in the detail view from the start: the screen explains itself
             self.gallery.select_row(0)
@@ -636,7 +638,7 @@ class MainWindow(QMainWindow):
         if job.cancelled:
             self.statusBar().showMessage("Import cancelled: the images imported so far were kept.", 8000)
         elif job.total:
-            self.statusBar().showMessage(f"Imported {imported:,} images.", 6000)
+            self.statusBar().showMessage(f"Imported {plural(imported, 'image')}.", 6000)
         if job.errors:
             self.report.show_errors(job.errors, imported)
 
@@ -816,8 +818,8 @@ class MainWindow(QMainWindow):
         c = self.session.class_by_id(f.class_id) if f.kind == "class" else None
         self.filter_bar.show_filter(f, c.name if c else None)
         self.classes_panel.set_active_class(c.id if c else None)
-        if self.model.rowCount() and not self.gallery.selected_ids():
-            self.gallery.select_row(0)
+        if self.model.rowCount() and (not self.gallery.selected_ids() or f.kind in ("review", "unknown")):
+            self.gallery.select_row(0)  # a review starts at the top: the least sure image
 
     def zoom(self, step: int) -> None:
         """Bigger or smaller tiles (Ctrl + / Ctrl -, or Ctrl + mouse wheel on the gallery)."""
@@ -968,10 +970,16 @@ class MainWindow(QMainWindow):
         n = len(s)
         labeled = s.labeled_count
         missing = int(s.missing.sum())
-        parts = [f"{n:,} images", f"{labeled:,} labeled", f"{len(s.classes)} classes"]
+        parts = [plural(n, "image"), f"{labeled:,} labeled", plural(len(s.classes), "class")]
+        unknown = int((s.unknown & (s.labels == UNLABELED) & (s.pred.top != UNLABELED)).sum())
+        if unknown:
+            parts.append(f"{unknown:,} unknown")
         if missing:
             parts.append(f"{missing:,} missing")
+        if s.pred.class_ids.size == 1:
+            parts.append("⚠ one class labeled: label a second one for real predictions")
         self.status_counts.setText("  ·  ".join(parts))
+        self.filter_bar.set_unknown_count(unknown)
         pending = s.pending_embeddings
         if pending:
             self.status_embedding.setText(f"Analysing {pending:,} images…")

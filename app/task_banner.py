@@ -1,4 +1,8 @@
-"""A slim banner above the gallery for long tasks: what is happening, progress, Cancel."""
+"""Long tasks in the status bar: what is happening, progress, Cancel.
+
+It lives in the status bar, not above the gallery: a banner that appears there pushed the tabs and
+tiles down ~40 px while the user was clicking them (issue 10).  The status bar's height is fixed
+to fit it, so showing or hiding it never moves anything."""
 
 from __future__ import annotations
 
@@ -15,18 +19,20 @@ class TaskBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("taskBanner")
         lay = QHBoxLayout(self)
-        lay.setContentsMargins(16, 8, 12, 8)
-        lay.setSpacing(12)
+        lay.setContentsMargins(10, 0, 4, 0)
+        lay.setSpacing(8)
         self.label = QLabel()
+        self.label.setMaximumWidth(340)
         self.count = QLabel()
         self.count.setProperty("role", "hint")
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
-        self.bar.setMinimumWidth(180)
+        self.bar.setFixedWidth(140)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setProperty("role", "small")
         self.cancel_button.clicked.connect(self._cancel)
         lay.addWidget(self.label)
-        lay.addWidget(self.bar, 1)
+        lay.addWidget(self.bar)
         lay.addWidget(self.count)
         lay.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignRight)
         self.jobs: list[Job] = []
@@ -38,7 +44,7 @@ class TaskBanner(QFrame):
         job.status.connect(lambda text, j=job: self._on_status(j, text))
         job.progress.connect(lambda d, t, j=job: self._on_progress(j, d, t))
         job.finished.connect(self._on_finished)
-        self.label.setText(f"{job.title}…")
+        self._set_text(f"{job.title}…")
         self.bar.setRange(0, 0)  # busy until the first progress report
         self.count.setText("")
         self.cancel_button.setEnabled(True)
@@ -50,7 +56,7 @@ class TaskBanner(QFrame):
 
     def _on_status(self, job: Job, text: str) -> None:
         if job is self.current:
-            self.label.setText(text)
+            self._set_text(text)
 
     def _on_progress(self, job: Job, done: int, total: int) -> None:
         if job is not self.current:
@@ -69,7 +75,12 @@ class TaskBanner(QFrame):
             self.hide()
         else:
             cur = self.current
-            self.label.setText(f"{cur.title}…")
+            self._set_text(f"{cur.title}…")
+
+    def _set_text(self, text: str) -> None:
+        fm = self.label.fontMetrics()
+        self.label.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, self.label.maximumWidth()))
+        self.label.setToolTip(text)
 
     def _cancel(self) -> None:
         job = self.current

@@ -51,7 +51,8 @@ QPushButton[role="primary"]:hover {{ background: #1d4ed8; }}
 QComboBox {{ background: {SURFACE}; border: 1px solid #d5dae1; border-radius: 6px; padding: 3px 8px; min-height: 20px; }}
 QComboBox:hover {{ border-color: #b8c0cc; }}
 QComboBox::drop-down {{ border: none; width: 20px; }}
-QFrame#taskBanner {{ background: #eef4ff; border-bottom: 1px solid #d6e2fb; }}
+QFrame#taskBanner {{ background: #eef4ff; border: 1px solid #d6e2fb; border-radius: 6px; }}
+QPushButton[role="small"] {{ padding: 1px 10px; }}
 QFrame#reportBanner {{ background: #fff8e6; border-bottom: 1px solid #f3dca0; }}
 QLabel#reportTitle {{ font-weight: 700; color: #92400e; }}
 QListWidget#reportList {{ background: #fffdf7; border: 1px solid #f3dca0; border-radius: 6px; }}

@@ -143,8 +143,10 @@ class TileDelegate(QStyledItemDelegate):
                 return
             pct = f"{info.confidence:.0%}"
             pct_w = fm.horizontalAdvance("100%") + 2
-            if fm.horizontalAdvance(c.name) > band.width() - 22 - pct_w:
-                pct, pct_w = "", 0  # small tiles: the name matters more; the bar still shows confidence
+            if band.width() - 22 - pct_w < fm.horizontalAdvance("Wwww…"):
+                # the smallest tiles: the name matters more; the bar still shows confidence.  A long
+                # name on a normal tile is elided instead, so the percentage stays (issue 10).
+                pct, pct_w = "", 0
             top = QRectF(band.x(), band.y(), band.width(), 20)
             color = self._color(MUTED if info.unknown else c.color)
             p.setFont(font)

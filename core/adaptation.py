@@ -75,6 +75,31 @@ def can_adapt(backbone_id: str) -> bool:
     return spec.builder is not None and spec.info.get("architecture") == "mobilenet_v2"
 
 
+#: Labeled images may grow by this factor past the set a backbone was adapted to before it is
+#: adapted again.  Between adaptations the method refits on the adapted features at once, so new
+#: labels count immediately; re-training the backbone for each one cost the user a ~35 s job per
+#: label (issue 10).  bench/bench_readapt.py measures what waiting costs.
+READAPT_GROWTH = 1.5
+
+
+def needs_readaptation(trained: np.ndarray, labels: np.ndarray, unlabeled: int = -1) -> bool:
+    """Whether a backbone adapted to the row-aligned labels ``trained`` should be adapted again
+    for ``labels``: a class came or went, a label it was trained on changed (a correction teaches
+    it something different), or the labeled set grew by READAPT_GROWTH.  Otherwise the adapted
+    features stay in use and only the method refits."""
+    trained = np.asarray(trained)
+    labels = np.asarray(labels)
+    if trained.shape != labels.shape:
+        return True
+    had = trained != unlabeled
+    has = labels != unlabeled
+    if set(np.unique(trained[had]).tolist()) != set(np.unique(labels[has]).tolist()):
+        return True
+    if np.any(had & (labels != trained)):
+        return True
+    return int(has.sum()) >= READAPT_GROWTH * max(1, int(had.sum()))
+
+
 def should_adapt(labels: Sequence, backbone_id: str) -> bool:
     """True when >= 2 classes each have >= MIN_SHOTS labeled images and the backbone can adapt."""
     _, counts = np.unique(np.asarray(labels), return_counts=True)

@@ -154,10 +154,18 @@ def test_fewer_than_five_labels_fall_back_and_new_labels_apply_at_once(qtbot, wi
     qtbot.wait(2 * DEBOUNCE)
     assert not w.adapter.running
 
-    # a 6th Hat: predicted with the adapted features right away, while it re-adapts to 16 labels
+    # a 6th Hat: predicted with the adapted features right away, and no ~35 s re-adaptation for
+    # one more label (issue 10): the method refits on the adapted features
+    s.set_labels([ids["Hat"][5]], hat.id)
+    assert s.adapted is first and s.adapted_in_use
+    qtbot.wait(2 * DEBOUNCE)
+    assert not w.adapter.running and s.adapted is first
+
+    # correcting a label it was trained on teaches it something else: adapt again (16 labels)
+    shoes = s.class_by_id(s.labels[s.row_of(ids["Shoes"][0])])
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000):
-        s.set_labels([ids["Hat"][5]], hat.id)
-        assert s.adapted_in_use
+        s.set_labels([ids["Hat"][0]], shoes.id)
+        assert s.adapted_in_use  # the old adapted features serve while the new ones train
     qtbot.waitUntil(lambda: s.adapted is not first and idle(w), timeout=60_000)
     assert s.adapted_in_use and s.adapted.n_labels == 16
     assert s.adapted.fingerprint != first.fingerprint
@@ -214,16 +222,28 @@ def test_switched_off_nothing_adapts(qtbot, window):
     assert (s.pred.top == frozen_top(s)).all()
 
 
-def test_a_label_change_while_adapting_starts_over_with_the_new_labels(qtbot, window):
+def test_one_more_label_while_adapting_lets_it_finish_a_correction_starts_over(qtbot, window):
     w, s = window, window.session
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000) as first:
         label(w, {"Hat": 5, "Pants": 5, "Shoes": 5})
-    with qtbot.waitSignal(w.adapter.jobStarted, timeout=30_000) as second:
-        label(w, {"Hat": 6, "Pants": 5, "Shoes": 5})  # while the first one runs
-        assert first.args[0].is_cancelled()
+    label(w, {"Hat": 6, "Pants": 5, "Shoes": 5})  # while the first one runs: it goes on
+    assert not first.args[0].is_cancelled()
     qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
-    assert first.args[0].cancelled and first.args[0].result is None
-    assert second.args[0].result is s.adapted and s.adapted.n_labels == 16
+    assert first.args[0].result is s.adapted and s.adapted.n_labels == 15
+    adapted = s.adapted
+
+    # a correction of a label it was trained on, while it runs: that run is dropped, a new one lands
+    ids = truth(s)
+    shoes = s.class_by_id(s.labels[s.row_of(ids["Shoes"][0])])
+    pants = s.class_by_id(s.labels[s.row_of(ids["Pants"][0])])
+    with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000) as second:
+        s.set_labels([ids["Hat"][0]], shoes.id)
+    with qtbot.waitSignal(w.adapter.jobStarted, timeout=90_000) as third:
+        s.set_labels([ids["Hat"][1]], pants.id)
+        assert second.args[0].is_cancelled()
+    qtbot.waitUntil(lambda: s.adapted is not adapted and idle(w), timeout=60_000)
+    assert second.args[0].result is None and third.args[0].result is s.adapted
+    assert s.adapted.n_labels == 16 and s.adapted_in_use
 
 
 def test_training_images_are_capped_per_class_and_skip_missing_files():

@@ -148,3 +148,37 @@ def test_labeling_in_unlabeled_moves_on_and_panel_follows(qtbot, window):
     qtbot.waitUntil(lambda: w.gallery.selected_ids() and w.gallery.selected_ids() != first, timeout=5000)
     nxt = agree(w)
     assert len(nxt) == 1 and s.labels[s.row_of(nxt[0])] == UNLABELED
+
+
+def test_needs_review_starts_at_the_least_sure_and_moves_to_the_next_least_sure(qtbot, window):
+    w = window
+    s = w.session
+    ids = [int(i) for i in s.ids]
+    for k, c in enumerate(s.classes):  # two labels per class: predictions with spread confidences
+        s.set_labels(ids[6 * k:6 * k + 2], c.id)
+    qtbot.waitUntil(lambda: idle(w), timeout=20_000)
+    click(qtbot, w, 9)  # an image in the middle of the review list is selected before switching
+    w.set_filter(GalleryFilter("review"))
+    for _ in range(3):
+        rows = w.model.rows
+        conf = s.pred.confidence[rows]
+        assert (conf[:-1] <= conf[1:]).all()  # least sure first
+        sel = agree(w)
+        assert sel == [w.model.image_id(w.model.index(0))], "review must start at the least sure image"
+        assert w.gallery.verticalScrollBar().value() == 0
+        qtbot.keyClick(w.gallery, Qt.Key.Key_1)
+        qtbot.waitUntil(lambda: idle(w) and w.gallery.selected_ids() and w.gallery.selected_ids() != sel,
+                        timeout=20_000)
+
+
+def test_one_labeled_class_says_a_second_is_needed(qtbot, window):
+    w = window
+    s = w.session
+    s.set_labels([int(s.ids[0]), int(s.ids[1])], s.classes[0].id)
+    qtbot.waitUntil(lambda: idle(w), timeout=20_000)
+    click(qtbot, w, 8)
+    qtbot.waitUntil(lambda: "second class" in w.detail.status.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: "label a second one" in w.status_counts.text(), timeout=5_000)
+    s.set_labels([int(s.ids[6])], s.classes[1].id)
+    qtbot.waitUntil(lambda: idle(w) and "second" not in w.detail.status.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: "label a second one" not in w.status_counts.text(), timeout=5_000)
