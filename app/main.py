@@ -43,6 +43,9 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     except FewLensError as e:
         QMessageBox.warning(window, "FewLens", str(e))
         path = None
+    from .welcome import welcome_due
+
+    first_run = welcome_due() and not project
     if path is not None:
         job = window.open_project(path, wait=True)
         if job.error and project:
@@ -50,6 +53,8 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
             from .sample_project import ensure_sample_project
 
             window.open_project(ensure_sample_project())
+    if first_run:
+        window.show_welcome()  # once: what to do, and what the first wait is for
     return app.exec()
 
 

@@ -35,11 +35,14 @@ from .classes_panel import ClassesPanel
 from .detail_view import DetailView
 from .filter_bar import FilterBar
 from .gallery import GalleryFilter, GalleryModel, GalleryView
+from .help import HelpDialog
+from .pickers import TOGGLE, backbone_choice, fill_grouped, method_choices
 from .import_report import ImportReport
 from .live_model import UNLABELED
 from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
 from .theme import icon
+from .welcome import WelcomeDialog
 from .wording import plural
 from .thumbnails import ThumbnailLoader
 from .tile_delegate import TileDelegate, tile_size
@@ -60,16 +63,6 @@ from .workers import (
 
 PROJECT_FILTER = "FewLens projects (*.fewlens)"
 
-# What the method selector shows; unknown (newly registered) methods show their registry name.
-METHOD_TITLES = {
-    "protonet": "Prototypes",
-    "softkmeans": "Prototypes + unlabeled",
-    "linear_probe": "Linear probe",
-    "finetune": "Fine-tuned head",
-    "maml": "MAML head",
-    "siamese": "Siamese similarity",
-    "relation": "Relation network",
-}
 THUMB = 148
 #: gallery zoom steps (thumbnail side in px): small tiles for browsing big projects
 THUMB_SIZES = (96, 124, 148, 196, 256)
@@ -279,6 +272,13 @@ class MainWindow(QMainWindow):
         v.addAction(self.act_zoom_out)
         v.addSeparator()
         v.addAction(self.act_try)
+        h = mb.addMenu("&Help")
+        self.act_help = self._action("How FewLens &works", lambda: self.show_help("How FewLens works"),
+                                     QKeySequence.StandardKey.HelpContents)
+        h.addAction(self.act_help)
+        h.addAction(self._action("&Keyboard shortcuts", lambda: self.show_help("Keyboard shortcuts")))
+        h.addSeparator()
+        h.addAction(self._action("&About FewLens", lambda: self.show_help("About")))
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Main")
@@ -306,10 +306,8 @@ class MainWindow(QMainWindow):
         tb.addWidget(QLabel("Method"))
         self.method_combo = QComboBox()
         self.method_combo.setToolTip("The few-shot method that learns your classes from the labeled images")
-        for name in method_names(embedding_level_only=True):
-            title = METHOD_TITLES.get(name, name) + (" (default)" if name == DEFAULT_METHOD else "")
-            self.method_combo.addItem(title, name)
-            self.method_combo.setItemData(self.method_combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
+        self._show_all = {"method": False, "backbone": False}
+        self._fill_methods(DEFAULT_METHOD)
         self.method_combo.currentIndexChanged.connect(self._method_picked)
         tb.addWidget(self.method_combo)
         tb.addSeparator()
@@ -418,14 +416,12 @@ class MainWindow(QMainWindow):
     def _fill_backbones(self, job: "BackboneListJob") -> None:
         combo = self.backbone_combo
         current = combo.currentData() or (self.session.backbone if self.session is not None else None)
-        combo.blockSignals(True)
-        combo.clear()
+        self._backbone_choices = []
         for bid, title in job.choices:
             # "MobileNetV2 · ImageNet (default, photos)" -> the name; the details go to the tooltip
             self._backbone_titles[bid] = title
-            combo.addItem(title.split(" (")[0], bid)
-            combo.setItemData(combo.count() - 1, f"{title}\n{bid}", Qt.ItemDataRole.ToolTipRole)
-        combo.blockSignals(False)
+            self._backbone_choices.append(backbone_choice(bid, title))
+        fill_grouped(combo, self._backbone_choices, current, self._show_all["backbone"])
         combo.loaded = True
         if self.session is not None:
             self._sync_toolbar()
@@ -436,6 +432,7 @@ class MainWindow(QMainWindow):
 
     def _sync_toolbar(self) -> None:
         s = self.session
+        self._fill_methods(s.method)  # the project's method is listed even if it is a hidden one
         for combo, value in ((self.backbone_combo, s.backbone), (self.method_combo, s.method)):
             combo.blockSignals(True)
             k = combo.findData(value)
@@ -865,8 +862,29 @@ class MainWindow(QMainWindow):
         job.start(self.detail_pool)
 
     # ================================================================== toolbar settings
+    def _fill_methods(self, current: str | None) -> None:
+        fill_grouped(self.method_combo, method_choices(method_names(embedding_level_only=True)), current,
+                     self._show_all["method"])
+
+    def _toggle_show_all(self, which: str) -> None:
+        """The picker's last entry: show every choice, or only those that fit a photo project."""
+        self._show_all[which] = not self._show_all[which]
+        current = None
+        if self.session is not None:
+            current = self.session.method if which == "method" else self.session.backbone
+        if which == "method":
+            self._fill_methods(current)
+            QTimer.singleShot(0, self.method_combo.showPopup)
+        else:
+            fill_grouped(self.backbone_combo, getattr(self, "_backbone_choices", []), current,
+                         self._show_all["backbone"])
+            QTimer.singleShot(0, self.backbone_combo.showPopup)
+
     def _backbone_picked(self, _index: int) -> None:
         bid = self.backbone_combo.currentData()
+        if bid == TOGGLE:
+            self._toggle_show_all("backbone")
+            return
         if self.session is None or not bid or bid == self.session.backbone:
             return
         self.session.set_backbone(bid)
@@ -875,6 +893,9 @@ class MainWindow(QMainWindow):
 
     def _method_picked(self, _index: int) -> None:
         name = self.method_combo.currentData()
+        if name == TOGGLE:
+            self._toggle_show_all("method")
+            return
         if self.session is not None and name:
             self.session.set_method(name)
 
@@ -905,6 +926,28 @@ class MainWindow(QMainWindow):
         self.try_dialog.show()
         self.try_dialog.raise_()
         return self.try_dialog
+
+    # ================================================================== help / welcome
+    def show_help(self, tab: str) -> HelpDialog:
+        dlg = getattr(self, "help_dialog", None)
+        backbone = self.session.backbone if self.session is not None else None
+        if dlg is None or dlg.backbone_id != backbone:
+            dlg = self.help_dialog = HelpDialog(backbone, self)
+            dlg.backbone_id = backbone
+        dlg.show_tab(tab)
+        return dlg
+
+    def show_welcome(self) -> WelcomeDialog:
+        dlg = WelcomeDialog(self)
+        dlg.ownImagesRequested.connect(self._start_own_project)
+        dlg.show()
+        self.welcome = dlg
+        return dlg
+
+    def _start_own_project(self) -> None:
+        self.new_project()
+        if self.session is not None and not len(self.session):
+            self.add_folder_dialog()
 
     # ================================================================== file menu
     def new_project(self) -> None:

@@ -6,7 +6,8 @@ for real embeddings, predictions and thumbnails, then grabs:
 
 - ``main_window.png``: the sample project with live predictions;
 - ``detail_view.png``: an image selected in "Needs review", with its top-5;
-- ``import_progress.png``: a second folder importing, with progress and Cancel.
+- ``import_progress.png``: a second folder importing, with progress and Cancel;
+- ``welcome.png`` and ``help.png``: the first-run welcome and Help → How FewLens works.
 
 ``python -m app.screenshots OUT --adaptation`` instead labels 5 photos per class of the
 sample project and grabs ``adapting.png`` (the backbone adapting to the labels, with
@@ -161,9 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     _wait(app, lambda: _settled(window))
     window.grab().save(str(out / "main_window.png"))
 
+    # 1b. the first-run welcome and the Help page
+    welcome = window.show_welcome()
+    _pause(app, 0.3)
+    welcome.grab().save(str(out / "welcome.png"))
+    welcome.close()
+    helpdlg = window.show_help("How FewLens works")
+    _pause(app, 0.3)
+    helpdlg.grab().save(str(out / "help.png"))
+    helpdlg.close()
+
     # 2. "Needs review": least confident first, the first one in the detail view
     window.set_filter(GalleryFilter("review"))
-    window.gallery.setCurrentIndex(window.model.index(0))
     _pause(app, 0.5)
     _wait(app, lambda: _settled(window))
     window.grab().save(str(out / "detail_view.png"))
@@ -215,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     job.progress.connect(on_progress)
     _wait(app, lambda: not window.jobs)
     window.close()
-    for name in ("main_window.png", "detail_view.png", "import_progress.png"):
+    for name in ("main_window.png", "welcome.png", "help.png", "detail_view.png", "import_progress.png"):
         print(out / name)
     return 0
 

@@ -55,6 +55,18 @@ def cached_embedder(backbone: str):
 
 
 # --------------------------------------------------------------------------- job base
+
+def loading_text(backbone: str) -> str:
+    """What the wait is for: a first start converts the model (tens of seconds, once)."""
+    try:
+        from core.backbones import get_backbone
+        from core.backbones.onnx_export import onnx_path_for
+
+        onnx_path_for(get_backbone(backbone), export=False)
+    except Exception:  # noqa: BLE001 - not converted yet (or a user model): say the long version
+        return "Preparing the recognition model for its first use (about 20 s, once)…"
+    return "Loading the recognition model…"
+
 class _Runner(QRunnable):
     def __init__(self, job: "Job"):
         super().__init__()
@@ -287,7 +299,7 @@ class _EmbeddingJob(Job):
 
     def _embedder(self):
         if cached_embedder(self.backbone) is None:
-            self.status.emit("Loading the recognition model…")
+            self.status.emit(loading_text(self.backbone))
         emb = get_embedder(self.backbone)
         self.device.emit(getattr(emb, "device_label", ""))
         return emb
@@ -504,7 +516,7 @@ class TryItJob(Job):
 
         from .thumbnails import pil_to_qimage
 
-        self.status.emit("Loading the recognition model…")
+        self.status.emit(loading_text(self.backbone))
         embedder = get_embedder(self.backbone)
         self.method = self._fit()
         self.status.emit(f"Recognising {len(self.files)} image{'s' if len(self.files) != 1 else ''}…")

@@ -1,0 +1,125 @@
+"""The toolbar's backbone and method pickers: grouped, one line of plain help each, and the
+choices that cannot help a photo project (Omniglot models, research methods) behind "Show all".
+
+Issue 10: "Omniglot Conv-4 · MAML", "Relation net" and "Linear probe" side by side with the
+recommended choices read as jargon; a user could not tell which to pick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox
+
+from core.backbones import DEFAULT_BACKBONE
+from core.methods import DEFAULT_METHOD
+
+#: the picker entry that flips between the short and the full list
+TOGGLE = "__show_all__"
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    title: str
+    group: str
+    help: str
+    advanced: bool = False  # hidden until "Show all"
+
+
+RECOMMENDED = "Recommended"
+METHODS: dict[str, tuple[str, str, str, bool]] = {
+    # name: (title, group, one line of plain help, advanced)
+    "softkmeans": ("Prototypes + unlabeled", RECOMMENDED,
+                   "Compares each image with the average of each class, refined with your unlabeled images.", False),
+    "protonet": ("Prototypes", RECOMMENDED,
+                 "Compares each image with the average of each class's labeled images.", False),
+    "linear_probe": ("Linear classifier", "Research methods",
+                     "Trains a linear classifier on the features; needs more labels to beat prototypes.", True),
+    "maml": ("MAML head", "Research methods",
+             "Meta-learned classifier head adapted to your labels in a few gradient steps.", True),
+    "siamese": ("Siamese similarity", "Research methods",
+                "Scores how similar an image is to each labeled image with a learned similarity.", True),
+    "relation": ("Relation network", "Research methods",
+                 "A learned network compares each image with each class.", True),
+}
+
+
+def method_choices(names: list[str]) -> list[Choice]:
+    order = list(METHODS)
+    names = sorted(names, key=lambda n: (n != DEFAULT_METHOD, order.index(n) if n in order else len(order), n))
+    out = []
+    for name in names:
+        title, group, text, advanced = METHODS.get(name, (name, "Research methods", "A registered method.", True))
+        if name == DEFAULT_METHOD:
+            title += " (default)"
+        out.append(Choice(name, title, group, text, advanced))
+    return out
+
+
+def backbone_choice(bid: str, title: str) -> Choice:
+    name = title.split(" (")[0]
+    low = bid.lower()
+    if "omniglot" in low or "conv4" in low:
+        return Choice(bid, name, "For drawings and characters",
+                      "Trained on handwritten characters (Omniglot): for black-on-white drawings, not photos.", True)
+    if "inat" in low:
+        return Choice(bid, name, "For nature photos",
+                      "Trained on iNaturalist species photos: try it for birds or insects.")
+    if bid == DEFAULT_BACKBONE:
+        return Choice(bid, name + " (default)", RECOMMENDED, "A good general choice for photos.")
+    if low.startswith("user") or "/" in bid or bid.endswith(".onnx"):
+        return Choice(bid, name, "Your models", "A feature extractor you added.")
+    return Choice(bid, name, "Other photo models", "Another network pretrained on ImageNet photos.")
+
+
+def fill_grouped(combo: QComboBox, choices: list[Choice], current: str | None, show_all: bool) -> None:
+    """Fill ``combo`` with group headers (not selectable), the choices (the current one always
+    shown), and a last "Show all…" / "Show fewer" entry when some are hidden."""
+    model = QStandardItemModel(combo)
+    shown = [c for c in choices if show_all or not c.advanced or c.value == current]
+    hidden = len(choices) - len(shown)
+    groups: list[str] = []
+    for c in shown:
+        if c.group not in groups:
+            groups.append(c.group)
+    if RECOMMENDED in groups:
+        groups.insert(0, groups.pop(groups.index(RECOMMENDED)))
+    header_font = QFont(combo.font())
+    header_font.setBold(True)
+    header_font.setPointSizeF(header_font.pointSizeF() * 0.9)
+    for g in groups:
+        head = QStandardItem(g.upper())
+        head.setFlags(Qt.ItemFlag.NoItemFlags)
+        head.setFont(header_font)
+        model.appendRow(head)
+        for c in (c for c in shown if c.group == g):
+            item = QStandardItem("   " + c.title)
+            item.setData(c.value, Qt.ItemDataRole.UserRole)
+            item.setToolTip(f"{c.help}\n({c.value})")
+            model.appendRow(item)
+    if hidden or show_all:
+        toggle = QStandardItem(f"   Show all ({hidden} more)…" if hidden else "   Show fewer")
+        toggle.setData(TOGGLE, Qt.ItemDataRole.UserRole)
+        model.appendRow(toggle)
+    combo.blockSignals(True)
+    combo.setModel(model)
+    k = combo.findData(current) if current is not None else -1
+    combo.setCurrentIndex(k if k >= 0 else _first_choice(model))
+    combo.blockSignals(False)
+    # never cut the current name ("MobileNe…"): fit the longest entry
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    combo.setMinimumContentsLength(14)
+
+
+def _first_choice(model: QStandardItemModel) -> int:
+    for r in range(model.rowCount()):
+        if model.item(r).isEnabled():
+            return r
+    return -1
+
+
+def current_title(combo: QComboBox) -> str:
+    return combo.currentText().strip()
