@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: venv
+	@$(BIN)/python -m app.platform_check  # prints the apt line for missing Qt/xcb libraries
 	$(BIN)/fewlens gui
 
 test: venv

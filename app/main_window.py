@@ -43,7 +43,7 @@ from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
 from .theme import icon
 from .welcome import WelcomeDialog
-from .wording import plural
+from .wording import plural, tidy_class_name
 from .thumbnails import ThumbnailLoader
 from .tile_delegate import TileDelegate, tile_size
 from .try_it import TryItDialog, urls_to_paths
@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.device_label = ""
         self._detail_job: DetailJob | None = None
         self.adapter: BackboneAdapter | None = None
+        self.tidy_folder_names = True  # subfolder "Common_Chickweed" -> class "Common Chickweed"
 
         self._build_views()
         self._build_actions()
@@ -581,11 +582,19 @@ class MainWindow(QMainWindow):
         box.setText(f"This folder has {len(names)} subfolder{'s' if len(names) != 1 else ''}: {shown}.")
         box.setInformativeText("Label each image with the name of its subfolder? "
                                "Choose “Import unlabeled” to label them yourself.")
+        tidy = [n for n in names if tidy_class_name(n) != n]
+        check = None
+        if tidy:  # "Common_Chickweed" is a folder's name, not what a botanist calls the class
+            check = QCheckBox(f"Write names as people do: “{tidy_class_name(tidy[0])}”, not “{tidy[0]}”")
+            check.setChecked(self.tidy_folder_names)
+            box.setCheckBox(check)
         yes = box.addButton("Use as labels", QMessageBox.ButtonRole.YesRole)
         no = box.addButton("Import unlabeled", QMessageBox.ButtonRole.NoRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(yes)
         box.exec()
+        if check is not None:
+            self.tidy_folder_names = check.isChecked()
         if box.clickedButton() is yes:
             return True
         if box.clickedButton() is no:
@@ -625,6 +634,8 @@ class MainWindow(QMainWindow):
     def _class_for_import(self, name: str) -> int:
         """Class id for a subfolder name, created on first use (import is not an undo step)."""
         s = self.session
+        if self.tidy_folder_names:
+            name = tidy_class_name(name)
         for c in s.classes:
             if c.name.casefold() == name.casefold():
                 return c.id
