@@ -25,7 +25,7 @@ from .live_model import (
     PREVIEW_MIN_ROWS,
     EmbeddingMatrix,
     PredictionState,
-    auto_unknown_threshold,
+    calibrated_fit_predict,
     fit_predict,
 )
 
@@ -51,7 +51,7 @@ class LivePredictor(QObject):
 
     def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray,
                 calibration: EmbeddingMatrix | None = None, method_kwargs: dict | None = None) -> None:
-        """``calibration``: the matrix the automatic unknown threshold is estimated on, when it
+        """``calibration``: the matrix the confidence factor is estimated on, when it
         must differ from ``emb`` (a backbone adapted to the labeled images is overconfident on
         exactly those images, so their held-out confidence says nothing about new ones)."""
         # Snapshot now: the "have" mask is copied; the data view stays valid because the
@@ -98,16 +98,11 @@ class LivePredictor(QObject):
                         continue
                     quick.preview = True
                     self._emit(self.finished, quick)
-                state: PredictionState = fit_predict(method, data, have, labels, generation,
-                                                     cancel=self._superseded, inv_norm=inv_norm,
-                                                     method_kwargs=kwargs)
-                if self._superseded():
-                    continue
-                try:
-                    cal_data, cal_have = cal if cal is not None else (data, have)
-                    state.auto_threshold = auto_unknown_threshold(method, cal_data, cal_have, labels)
-                except Exception:  # a threshold estimate is a convenience; predictions still count
-                    traceback.print_exc()
+                # shown confidence calibrated on the labels (leave-one-out) and the threshold for
+                # the target error rate: core.methods.calibration via live_model
+                state: PredictionState = calibrated_fit_predict(method, data, have, labels, generation,
+                                                                cancel=self._superseded, inv_norm=inv_norm,
+                                                                method_kwargs=kwargs, calibration=cal)
                 if not self._superseded():
                     self._emit(self.finished, state)
             except Exception as e:  # a method failing must not kill live updates
