@@ -51,9 +51,9 @@ class LivePredictor(QObject):
 
     def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray,
                 calibration: EmbeddingMatrix | None = None, method_kwargs: dict | None = None) -> None:
-        """``calibration``: the matrix the confidence factor is estimated on, when it
-        must differ from ``emb`` (a backbone adapted to the labeled images is overconfident on
-        exactly those images, so their held-out confidence says nothing about new ones)."""
+        """``calibration``: the pretrained matrix, passed when ``emb`` differs from it (a backbone
+        adapted to the labeled images): the per-project confidence factor is then not fitted
+        (live_model.calibrated_fit_predict says why)."""
         # Snapshot now: the "have" mask is copied; the data view stays valid because the
         # matrix replaces (never shrinks in place) its arrays when rows move.
         cal = calibration if calibration is not None and calibration is not emb else None
@@ -102,7 +102,7 @@ class LivePredictor(QObject):
                 # the target error rate: core.methods.calibration via live_model
                 state: PredictionState = calibrated_fit_predict(method, data, have, labels, generation,
                                                                 cancel=self._superseded, inv_norm=inv_norm,
-                                                                method_kwargs=kwargs, calibration=cal)
+                                                                method_kwargs=kwargs, adapted=cal is not None)
                 if not self._superseded():
                     self._emit(self.finished, state)
             except Exception as e:  # a method failing must not kill live updates

@@ -61,4 +61,4 @@ def test_auto_threshold_is_the_target_error_one(session):
     # what the Auto mode promises: the images not flagged are expected to be right >= 1 - target
     assert (1 - s.pred.confidence[kept]).mean() <= TARGET_ERROR + 1e-6
     text = auto_threshold_help(s.pred.auto_threshold)
-    assert f"{round(100 * (1 - TARGET_ERROR))} %" in text and f"{s.pred.auto_threshold:.0%}" in text
+    assert f"{round(100 * (1 - TARGET_ERROR))}% of the time" in text and f"{s.pred.auto_threshold:.0%}" in text
