@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from .live_model import UNLABELED
+from .live_model import UNLABELED, auto_threshold_help
 from .session import ProjectSession
 from .theme import MUTED, TEXT
 
@@ -213,8 +213,9 @@ class DetailView(QFrame):
         elif info.predicted != UNLABELED:
             c = s.class_by_id(info.predicted)
             if info.unknown:
+                why = auto_threshold_help(s.effective_threshold) + "." if s.auto_threshold else ""
                 self.status.setText(f"<b>Unknown</b>: best guess {c.name if c else '?'} at {info.confidence:.0%}, "
-                                    "below the unknown threshold.")
+                                    f"below the unknown threshold. {why}")
             else:
                 self.status.setText(f"Predicted <b>{c.name if c else '?'}</b> ({info.confidence:.0%}). "
                                     "Press Enter to accept, or a number to correct it.")

@@ -122,8 +122,11 @@ class PredictionState:
     predict_ms: float = 0.0
     #: an instant ProtoNet pass shown while a slower method refines in the background
     preview: bool = False
-    #: "unknown" threshold estimated from the labeled images (leave-one-out), None if too few
+    #: "unknown" threshold for the target error rate (core.methods.calibration.TARGET_ERROR) on the
+    #: calibrated confidences; None with fewer than two classes
     auto_threshold: float | None = None
+    #: the project's temperature factor on the method's probabilities (1.0: the shipped fit alone)
+    confidence_factor: float = 1.0
 
     @classmethod
     def empty(cls, n: int, generation: int = 0) -> "PredictionState":
@@ -145,10 +148,11 @@ class PredictionState:
 
 
 def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
-               method_kwargs: dict | None = None):
+               method_kwargs: dict | None = None, confidence_factor: float = 1.0):
     """The method fitted on the labeled rows (with the unlabeled pool when it uses one),
     or None when nothing is labeled yet.  ``method_kwargs`` go to ``get_method`` (adapted
-    features rescale softkmeans' output temperature: core.adaptation.adapted_method_kwargs)."""
+    features rescale softkmeans' output temperature: core.adaptation.adapted_method_kwargs);
+    ``confidence_factor`` != 1 wraps it so its probabilities are the calibrated ones the gallery shows."""
     n = len(labels)
     have = have[:n]
     support_rows = np.flatnonzero((labels != UNLABELED) & have)
@@ -162,6 +166,10 @@ def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.n
             pool = pool[np.linspace(0, len(pool) - 1, MAX_UNLABELED_POOL).astype(np.int64)]
         unlabeled = emb[pool] if len(pool) else None
     method.process_support_set(emb[support_rows], labels[support_rows], unlabeled=unlabeled)
+    if confidence_factor != 1.0:
+        from core.methods.calibration import Calibrated
+
+        return Calibrated(method, confidence_factor)
     return method
 
 
@@ -200,25 +208,82 @@ def labeled_rows_per_class(labels: np.ndarray, usable: np.ndarray, cap: int) -> 
     return np.concatenate(picked) if picked else rows
 
 
-#: Leave-one-out refits for the automatic threshold use at most this many labeled images
-#: per class (an evenly spaced subset): enough for a quantile, cheap to refit.
-AUTO_THRESHOLD_PER_CLASS = 20
+#: The leave-one-out refits see at most this many labeled images per class (an evenly spaced
+#: subset): as many as the app's model for every few-shot project, bounded cost for big ones.
+CALIBRATION_SUPPORT_PER_CLASS = 50
 
 
-def auto_unknown_threshold(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray) -> float | None:
-    """The confidence below which a prediction is "unknown", from the labeled images alone.
+def confidence_calibration(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray):
+    """The project's confidence factor (``core.methods.calibration.calibrate_on_labels``): each of
+    up to LOO_PER_CLASS labeled images per class is held out and scored by the method refitted on
+    the others plus an evenly spaced sample of the unlabeled images; the temperature factor that
+    fits those held-out predictions is shrunk toward the shipped fit (1.0) when labels are few."""
+    from core.methods.calibration import LOO_POOL, calibrate_on_labels
 
-    Each labeled image is held out in turn and predicted by the method fitted on the
-    others (``core.methods.calibration.support_unknown_threshold``); an image the model is
-    less sure about than ~90 % of those held-out examples is flagged.  Transductive
-    methods are refitted without the unlabeled pool here, to keep this cheap.
-    """
-    from core.methods.calibration import support_unknown_threshold
+    usable = have[: len(labels)]
+    rows = labeled_rows_per_class(labels, usable, CALIBRATION_SUPPORT_PER_CLASS)
+    pool = np.flatnonzero((labels == UNLABELED) & usable)
+    if len(pool) > LOO_POOL:  # index the sample, never copy the whole pool
+        pool = pool[np.linspace(0, len(pool) - 1, LOO_POOL).astype(np.int64)]
+    return calibrate_on_labels(lambda: get_method(method_name), emb[rows], labels[rows],
+                               unlabeled=emb[pool] if len(pool) else None)
 
-    rows = labeled_rows_per_class(labels, have[: len(labels)], AUTO_THRESHOLD_PER_CLASS)
-    if len(rows) == 0:
+
+def auto_unknown_threshold(state: PredictionState, labels: np.ndarray, target: float | None = None) -> float | None:
+    """The confidence below which a prediction is "unknown": the lowest one such that the project's
+    unlabeled images predicted at or above it are expected (by their calibrated confidence) to be
+    wrong at most ``target`` of the time (default ``core.methods.calibration.TARGET_ERROR``).
+    None with fewer than two classes (every confidence is 100 %: nothing to threshold)."""
+    from core.methods.calibration import TARGET_ERROR, threshold_for_error
+
+    if len(state.class_ids) < 2:
         return None
-    return support_unknown_threshold(lambda: get_method(method_name), emb[rows], labels[rows])
+    n = min(len(labels), len(state.top))
+    rows = (labels[:n] == UNLABELED) & (state.top[:n] != UNLABELED)
+    return threshold_for_error(state.confidence[:n][rows], TARGET_ERROR if target is None else target)
+
+
+def auto_threshold_help(threshold: float | None = None) -> str:
+    """What the automatic threshold means, in the user's words (the Auto checkbox's tooltip and,
+    with the value in use, the threshold label's)."""
+    from core.methods.calibration import TARGET_ERROR
+
+    right = round(100 * (1 - TARGET_ERROR))
+    if threshold is None:
+        return (f"Auto: mark a prediction unknown when it is below the confidence at which FewLens expects "
+                f"the predictions above it to be right at least {right}% of the time (estimated from your "
+                f"labeled images; confidences are calibrated on them too)")
+    if threshold <= 0.0:
+        return f"Every prediction is expected to be right at least {right}% of the time: none is marked unknown"
+    if threshold >= 1.0:
+        return f"No prediction is sure enough to be right {right}% of the time yet: label more images"
+    return (f"Predictions at or above {threshold:.0%} are expected to be right at least {right}% of the time; "
+            f"those below are marked unknown")
+
+
+def calibrated_fit_predict(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
+                           generation: int = 0, cancel=None, inv_norm: np.ndarray | None = None,
+                           method_kwargs: dict | None = None, adapted: bool = False) -> PredictionState:
+    """What the app shows: :func:`fit_predict` with the project's confidence factor applied, and the
+    automatic threshold for the target error rate.
+
+    ``adapted``: ``emb`` comes from a backbone adapted to the labeled images.  Their held-out
+    confidence is then inflated, and a factor fitted on the pretrained features measured wrong for
+    adapted ones (bench/results/calibration.md: ECE 6.0 -> 11.8 % on clothing17, 5.4 -> 17.6 % on
+    pbc_blood_cells: adapting already fixes most of what the factor corrects), so the factor stays 1
+    and the offline fit (core.adaptation.ADAPTED_TEMPERATURE_SCALE) applies alone."""
+    factor = 1.0
+    if not adapted:
+        try:
+            factor = confidence_calibration(method_name, emb, have, labels).factor
+        except Exception:  # a calibration failure must not stop predictions: the shipped fit alone
+            import traceback
+
+            traceback.print_exc()
+    state = fit_predict(method_name, emb, have, labels, generation, cancel=cancel, inv_norm=inv_norm,
+                        method_kwargs=method_kwargs, confidence_factor=factor)
+    state.auto_threshold = auto_unknown_threshold(state, labels)
+    return state
 
 
 def fit_predict(
@@ -230,6 +295,7 @@ def fit_predict(
     cancel=None,
     inv_norm: np.ndarray | None = None,
     method_kwargs: dict | None = None,
+    confidence_factor: float = 1.0,
 ) -> PredictionState:
     """Fit ``method_name`` on the labeled rows and score every embedded row.
 
@@ -237,7 +303,10 @@ def fit_predict(
     ``inv_norm`` (N,) = 1/||emb row|| enables the cosine fast path.
     ``cancel()`` returning True abandons the work (a newer label change
     superseded it); the partial result is then discarded by the caller.
+    ``confidence_factor``: temperature factor applied to the probabilities (calibrated_fit_predict).
     """
+    from core.methods.calibration import power_scale
+
     import time
 
     n = len(labels)
@@ -259,9 +328,12 @@ def fit_predict(
             probs[start:stop] = fast(emb[start:stop], inv_norm[start:stop])
         else:
             probs[start:stop] = method.predict_proba(emb[start:stop])
+        if confidence_factor != 1.0:
+            probs[start:stop] = power_scale(probs[start:stop], confidence_factor)
     probs[~have] = 0.0
     col = probs.argmax(1)
     confidence = probs[np.arange(n), col]
     top = np.where(have, class_ids[col], UNLABELED)
     t2 = time.perf_counter()
-    return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+    return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                           confidence_factor=float(confidence_factor))

@@ -38,7 +38,7 @@ from .gallery import GalleryFilter, GalleryModel, GalleryView
 from .help import HelpDialog
 from .pickers import TOGGLE, backbone_choice, fill_grouped, method_choices
 from .import_report import ImportReport
-from .live_model import UNLABELED
+from .live_model import UNLABELED, auto_threshold_help
 from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
 from .theme import icon
@@ -314,8 +314,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addWidget(QLabel("Unknown below"))
         self.threshold_auto = QCheckBox("Auto")
-        self.threshold_auto.setToolTip("Pick the threshold from your labeled images: an image the model is "
-                                       "less sure about than almost all of them is marked unknown")
+        self.threshold_auto.setToolTip(auto_threshold_help())
         self.threshold_auto.toggled.connect(self._threshold_auto_toggled)
         tb.addWidget(self.threshold_auto)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
@@ -460,6 +459,8 @@ class MainWindow(QMainWindow):
         for w in (self.threshold_slider, self.threshold_auto):
             w.blockSignals(False)
         self.threshold_value.setText(f"{value}%")
+        auto = s.auto_threshold and s.pred.auto_threshold is not None
+        self.threshold_value.setToolTip(auto_threshold_help(s.effective_threshold) if auto else "")
 
     def _update_enabled(self) -> None:
         has = self.session is not None

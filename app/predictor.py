@@ -25,7 +25,7 @@ from .live_model import (
     PREVIEW_MIN_ROWS,
     EmbeddingMatrix,
     PredictionState,
-    auto_unknown_threshold,
+    calibrated_fit_predict,
     fit_predict,
 )
 
@@ -51,9 +51,9 @@ class LivePredictor(QObject):
 
     def request(self, generation: int, method: str, emb: EmbeddingMatrix, labels: np.ndarray,
                 calibration: EmbeddingMatrix | None = None, method_kwargs: dict | None = None) -> None:
-        """``calibration``: the matrix the automatic unknown threshold is estimated on, when it
-        must differ from ``emb`` (a backbone adapted to the labeled images is overconfident on
-        exactly those images, so their held-out confidence says nothing about new ones)."""
+        """``calibration``: the pretrained matrix, passed when ``emb`` differs from it (a backbone
+        adapted to the labeled images): the per-project confidence factor is then not fitted
+        (live_model.calibrated_fit_predict says why)."""
         # Snapshot now: the "have" mask is copied; the data view stays valid because the
         # matrix replaces (never shrinks in place) its arrays when rows move.
         cal = calibration if calibration is not None and calibration is not emb else None
@@ -98,16 +98,11 @@ class LivePredictor(QObject):
                         continue
                     quick.preview = True
                     self._emit(self.finished, quick)
-                state: PredictionState = fit_predict(method, data, have, labels, generation,
-                                                     cancel=self._superseded, inv_norm=inv_norm,
-                                                     method_kwargs=kwargs)
-                if self._superseded():
-                    continue
-                try:
-                    cal_data, cal_have = cal if cal is not None else (data, have)
-                    state.auto_threshold = auto_unknown_threshold(method, cal_data, cal_have, labels)
-                except Exception:  # a threshold estimate is a convenience; predictions still count
-                    traceback.print_exc()
+                # shown confidence calibrated on the labels (leave-one-out) and the threshold for
+                # the target error rate: core.methods.calibration via live_model
+                state: PredictionState = calibrated_fit_predict(method, data, have, labels, generation,
+                                                                cancel=self._superseded, inv_norm=inv_norm,
+                                                                method_kwargs=kwargs, adapted=cal is not None)
                 if not self._superseded():
                     self._emit(self.finished, state)
             except Exception as e:  # a method failing must not kill live updates

@@ -616,6 +616,7 @@ class ProjectSession(QObject):
             np.concatenate([p.confidence, np.zeros(extra, np.float32)]),
             preview=p.preview,
             auto_threshold=p.auto_threshold,
+            confidence_factor=p.confidence_factor,
         )
         self.unknown = np.concatenate([self.unknown, np.zeros(extra, bool)])
 
@@ -650,7 +651,7 @@ def read_project_rows(project: Project) -> ProjectRows:
 
 def _take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:
     return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index],
-                           preview=p.preview, auto_threshold=p.auto_threshold)
+                           preview=p.preview, auto_threshold=p.auto_threshold, confidence_factor=p.confidence_factor)
 
 
 def recent_projects() -> list[Path]:

@@ -98,8 +98,8 @@ class TryItDialog(QDialog):
         adapted = s.adapted if s.adapted_in_use else None
         emb = adapted.matrix if adapted is not None else s.emb
         method, data, have, labels = s.method, emb.data.copy(), emb.have.copy(), s.labels.copy()
-        kwargs = s.method_kwargs()
-        self.job = TryItJob(files, s.backbone, lambda: fit_method(method, data, have, labels, kwargs), self,
+        kwargs, factor = s.method_kwargs(), s.pred.confidence_factor  # the gallery's calibrated confidence
+        self.job = TryItJob(files, s.backbone, lambda: fit_method(method, data, have, labels, kwargs, factor), self,
                             features=adapted.network if adapted is not None else None)
         self.job.result.connect(self._add_item)
         self.job.status.connect(self.status.setText)

@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.adapter import AdaptJob  # noqa: E402
-from app.live_model import UNLABELED, auto_unknown_threshold, fit_predict  # noqa: E402
+from app.live_model import UNLABELED, auto_unknown_threshold, confidence_calibration, fit_predict  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.adaptation import ADAPTED_TEMPERATURE_SCALE, AdaptationSettings  # noqa: E402
@@ -109,14 +109,15 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     # predictions come from the adapted vectors, not the frozen ones
     assert s.active_embeddings() is a
     assert s.method_kwargs() == {"temperature_scale": ADAPTED_TEMPERATURE_SCALE}  # recalibrated confidence
+    # no per-project factor on adapted features (the backbone was trained on the labeled photos, and
+    # the pretrained features' factor measured wrong for them): the offline adapted fit alone
+    assert s.pred.confidence_factor == 1.0
     adapted = fit_predict(s.method, a.data, a.have, s.labels, method_kwargs=s.method_kwargs())
     assert np.allclose(s.pred.probs, adapted.probs, atol=1e-5)
-    frozen = fit_predict(s.method, s.emb.data, s.emb.have, s.labels)
+    factor = confidence_calibration(s.method, s.emb.data, s.emb.have, s.labels).factor
+    frozen = fit_predict(s.method, s.emb.data, s.emb.have, s.labels, confidence_factor=factor)
     assert not np.allclose(s.pred.probs, frozen.probs, atol=1e-3)
-    # the automatic "unknown" threshold stays calibrated on the pretrained features: the adapted
-    # backbone was trained on the labeled photos, so it is overconfident on exactly those
-    assert s.auto_threshold and s.pred.auto_threshold == pytest.approx(
-        auto_unknown_threshold(s.method, s.emb.data, s.emb.have, s.labels))
+    assert s.auto_threshold and s.pred.auto_threshold == pytest.approx(auto_unknown_threshold(s.pred, s.labels))
     assert s.labeled_count == 16
 
     # Try it on a project photo says what the gallery says: it uses the adapted network too
