@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         self.act_adapt.setChecked(True)
         tip = ("Once every class has 5 labeled images, fine-tune the backbone on them in the background "
                "and re-analyse the images with it (about 4 points more accurate on photos). "
-               "MobileNetV2 backbones only.")
+               "MobileNetV2 and EfficientNet-Lite backbones only.")
         self.act_adapt.setStatusTip(tip)
         self.act_adapt.setToolTip(tip)
         self.act_adapt.toggled.connect(self._adapt_toggled)

@@ -37,18 +37,18 @@ def add_adapt_argument(p) -> None:
     """--adapt, shared by the commands that fit on labeled images."""
     p.add_argument("--adapt", default="auto", choices=["auto", "on", "off"],
                    help="fine-tune the backbone's last stage on the labeled images before predicting "
-                   "(default auto: when every class has 5+ labels and the backbone is a MobileNetV2)")
+                   "(default auto: when every class has 5+ labels and the backbone is a MobileNetV2 or EfficientNet-Lite)")
 
 
 def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:
     """Whether --adapt CHOICE adapts this backbone; 'on' with a backbone that cannot adapt is an error."""
-    from ..adaptation import can_adapt
+    from ..adaptation import can_adapt, why_not_adaptable
 
     if choice == "off":
         return False
     if not can_adapt(backbone):
         if choice == "on":
-            raise FewLensError(f"--adapt on: backbone {backbone} cannot be adapted (only the MobileNetV2 backbones)")
+            raise FewLensError(f"--adapt on: {why_not_adaptable(backbone)}")
         return False
     return choice == "on" or enough_labels
 
