@@ -31,6 +31,9 @@ def add_model_arguments(p) -> None:
     p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"feature extractor (default {DEFAULT_BACKBONE})")
     p.add_argument("--method", default=DEFAULT_METHOD, help=f"few-shot method (default {DEFAULT_METHOD})")
     p.add_argument("--device", default=DEFAULT_DEVICE, choices=["auto", "cpu", "cuda"])
+    from .backbone_args import add_input_arguments
+
+    add_input_arguments(p)
 
 
 def add_adapt_argument(p) -> None:
@@ -135,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise FewLensError(str(e)) from None
 
-    embedder = Embedder(args.backbone, device=args.device)
+    from .backbone_args import resolve_backbone
+
+    embedder = Embedder(resolve_backbone(args), device=args.device)
     support_paths = [p for files in classes.values() for p in files]
     res = embed_with_progress(support_paths + queries, embedder)
     bad = {Path(e.path) for e in res.errors}
