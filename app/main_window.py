@@ -423,7 +423,8 @@ class MainWindow(QMainWindow):
             # "MobileNetV2 · ImageNet (default, photos)" -> the name; the details go to the tooltip
             self._backbone_titles[bid] = title
             combo.addItem(title.split(" (")[0], bid)
-            combo.setItemData(combo.count() - 1, f"{title}\n{bid}", Qt.ItemDataRole.ToolTipRole)
+            tip = getattr(job, "tooltips", {}).get(bid, f"{title}\n{bid}")  # provenance + license
+            combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         combo.blockSignals(False)
         combo.loaded = True
         if self.session is not None:

