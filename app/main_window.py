@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         self.act_adapt.setChecked(True)
         tip = ("Once every class has 5 labeled images, fine-tune the backbone on them in the background "
                "and re-analyse the images with it (about 4 points more accurate on photos). "
-               "MobileNetV2 backbones only.")
+               "MobileNetV2 and EfficientNet-Lite backbones only.")
         self.act_adapt.setStatusTip(tip)
         self.act_adapt.setToolTip(tip)
         self.act_adapt.toggled.connect(self._adapt_toggled)
@@ -420,7 +420,8 @@ class MainWindow(QMainWindow):
         for bid, title in job.choices:
             # "MobileNetV2 · ImageNet (default, photos)" -> the name; the details go to the tooltip
             self._backbone_titles[bid] = title
-            self._backbone_choices.append(backbone_choice(bid, title))
+            tip = getattr(job, "tooltips", {}).get(bid, "")  # provenance + license
+            self._backbone_choices.append(backbone_choice(bid, title, tip))
         fill_grouped(combo, self._backbone_choices, current, self._show_all["backbone"])
         combo.loaded = True
         if self.session is not None:

@@ -27,6 +27,7 @@ class Choice:
     group: str
     help: str
     advanced: bool = False  # hidden until "Show all"
+    detail: str = ""  # second tooltip paragraph (a backbone's input, source and license)
 
 
 RECOMMENDED = "Recommended"
@@ -59,7 +60,13 @@ def method_choices(names: list[str]) -> list[Choice]:
     return out
 
 
-def backbone_choice(bid: str, title: str) -> Choice:
+def backbone_choice(bid: str, title: str, detail: str = "") -> Choice:
+    import dataclasses
+
+    return dataclasses.replace(_backbone_choice(bid, title), detail=detail)
+
+
+def _backbone_choice(bid: str, title: str) -> Choice:
     name = title.split(" (")[0]
     low = bid.lower()
     if "omniglot" in low or "conv4" in low:
@@ -68,6 +75,9 @@ def backbone_choice(bid: str, title: str) -> Choice:
     if "inat" in low:
         return Choice(bid, name, "For nature photos",
                       "Trained on iNaturalist species photos: try it for birds or insects.")
+    if "lite" in low and "efficientnet" in low:
+        return Choice(bid, name, "Other photo models",
+                      "EfficientNet-Lite, pretrained on ImageNet photos: stronger features, slower to analyse.")
     if bid == DEFAULT_BACKBONE:
         return Choice(bid, name + " (default)", RECOMMENDED, "A good general choice for photos.")
     if low.startswith("user") or "/" in bid or bid.endswith(".onnx"):
@@ -98,7 +108,7 @@ def fill_grouped(combo: QComboBox, choices: list[Choice], current: str | None, s
         for c in (c for c in shown if c.group == g):
             item = QStandardItem("   " + c.title)
             item.setData(c.value, Qt.ItemDataRole.UserRole)
-            item.setToolTip(f"{c.help}\n({c.value})")
+            item.setToolTip(f"{c.help}\n\n{c.detail}" if c.detail else f"{c.help}\n({c.value})")
             model.appendRow(item)
     if hidden or show_all:
         toggle = QStandardItem(f"   Show all ({hidden} more)…" if hidden else "   Show fewer")

@@ -56,7 +56,7 @@ def adapted_method_kwargs(method: str) -> dict:
 
 @dataclass(frozen=True)
 class AdaptationSettings:
-    cut: int = 13  # first trained block: 13 = the whole 7x7 stage
+    cut: int | None = None  # first trained block; None: the backbone's last stage (MobileNetV2: 13, the 7x7 maps)
     steps: int = 20
     lr: float = 1e-4
     views: int = 8  # augmented views per labeled image, computed once
@@ -66,13 +66,31 @@ class AdaptationSettings:
     seed: int = 0
 
 
+#: Architectures with a ``stem / blocks / last`` torch port whose last stage the recipe fine-tunes.  The
+#: EfficientNet-Lite ones share MobileNetV2's layout (inverted residuals, ReLU6); the recipe was tuned on
+#: MobileNetV2 and runs unchanged on them (bench/bench_backbones.py measures it).
+ADAPTABLE_ARCHITECTURES = frozenset({"mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"})
+
+
 def can_adapt(backbone_id: str) -> bool:
-    """Whether this backbone has the MobileNetV2 torch port the recipe is written for."""
+    """Whether this backbone has a torch port with the last stage the recipe is written for."""
     try:
         spec = get_backbone(backbone_id)
     except FewLensError:
         return False
-    return spec.builder is not None and spec.info.get("architecture") == "mobilenet_v2"
+    return spec.builder is not None and spec.info.get("architecture") in ADAPTABLE_ARCHITECTURES
+
+
+def why_not_adaptable(backbone_id: str) -> str:
+    """One line for the user when :func:`can_adapt` is False."""
+    try:
+        spec = get_backbone(backbone_id)
+    except FewLensError as e:
+        return str(e)
+    if spec.builder is None:
+        return f"{backbone_id} cannot be adapted: it is an ONNX model, FewLens has no trainable torch module for it"
+    return (f"{backbone_id} cannot be adapted: {spec.info.get('architecture', 'its architecture')} has no last "
+            f"stage FewLens knows how to fine-tune (adaptable: MobileNetV2 and EfficientNet-Lite backbones)")
 
 
 #: Labeled images may grow by this factor past the set a backbone was adapted to before it is
@@ -215,7 +233,7 @@ def adapt_backbone(
     import torch.nn.functional as F
 
     if not can_adapt(backbone_id):
-        raise FewLensError(f"{backbone_id}: only the MobileNetV2 backbones can be adapted to a project")
+        raise FewLensError(why_not_adaptable(backbone_id))
     labels = np.asarray(labels)
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError("adapt_backbone needs one label per image and at least one image")
@@ -230,9 +248,10 @@ def adapt_backbone(
     for p in model.parameters():
         p.requires_grad_(False)
     blocks = model.blocks
-    if not 0 <= s.cut <= len(blocks):
-        raise ValueError(f"cut {s.cut} outside 0..{len(blocks)}")
-    tail = torch.nn.Sequential(*copy.deepcopy(list(blocks[s.cut:])), copy.deepcopy(model.last)).to(device)
+    cut = s.cut if s.cut is not None else getattr(model, "last_stage_start", 13)
+    if not 0 <= cut <= len(blocks):
+        raise ValueError(f"cut {cut} outside 0..{len(blocks)}")
+    tail = torch.nn.Sequential(*copy.deepcopy(list(blocks[cut:])), copy.deepcopy(model.last)).to(device)
     total = len(images) + s.steps
     done = 0
 
@@ -246,7 +265,7 @@ def adapt_backbone(
 
     def front(x: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            return blocks[:s.cut](model.stem(torch.from_numpy(x).to(device)))
+            return blocks[:cut](model.stem(torch.from_numpy(x).to(device)))
 
     # the front runs once per image: its clean crop and its augmented views
     clean, views = [], []
@@ -307,7 +326,7 @@ def adapt_backbone(
     for p in tail.parameters():
         p.requires_grad_(False)
     # splice the trained tail back: the network now runs end to end like the original
-    model.blocks = torch.nn.Sequential(*blocks[:s.cut], *tail[:-1])
+    model.blocks = torch.nn.Sequential(*blocks[:cut], *tail[:-1])
     model.last = tail[-1]
     h = hashlib.sha256(spec.weights_id().encode())
     for t in tail.state_dict().values():
@@ -344,4 +363,5 @@ def adapted_episode(paths: Sequence, frozen: np.ndarray, episode, backbone_id: s
 
 
 __all__ = ["ADAPTED_TEMPERATURE_SCALE", "MIN_SHOTS", "AdaptationSettings", "AdaptedBackbone", "adapt_backbone",
-           "adapted_episode", "adapted_method_kwargs", "augmented_views", "can_adapt", "should_adapt"]
+           "adapted_episode", "adapted_method_kwargs", "augmented_views", "can_adapt", "should_adapt",
+           "why_not_adaptable"]

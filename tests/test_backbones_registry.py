@@ -26,6 +26,10 @@ BUNDLED = {
 }
 
 
+# pip-installed weights (core.backbones.lite), listed after the Coral models
+LITE = ["efficientnet_lite0_imagenet", "efficientnet_lite2_imagenet"]
+
+
 def test_bundled_specs_state_what_they_are():
     specs = {s.id: s for s in list_backbones()}
     assert DEFAULT_BACKBONE == "mobilenet_v2_imagenet"
@@ -114,7 +118,7 @@ def test_meta_trained_backbones_are_listed(monkeypatch):
     monkeypatch.setattr(registry, "_registry", {})
     monkeypatch.setattr(registry, "_bundled_loaded", False)
     monkeypatch.setattr(registry, "_plugins_loaded", False)
-    assert [s.id for s in list_backbones()] == list(BUNDLED)
+    assert [s.id for s in list_backbones()] == list(BUNDLED) + LITE
 
 
 def test_every_backbone_has_its_own_name_in_the_picker():

@@ -19,7 +19,7 @@ _plugins_loaded = False
 
 
 def _ensure_bundled() -> None:
-    """The Coral backbones: cheap (specs only, no weights read, no torch)."""
+    """The Coral and EfficientNet-Lite backbones: cheap (specs only, no weights read, no torch)."""
     global _bundled_loaded
     with _lock:
         if _bundled_loaded:
@@ -27,7 +27,9 @@ def _ensure_bundled() -> None:
         _bundled_loaded = True
         from .coral import coral_specs
 
-        for spec in coral_specs():
+        from .lite import lite_specs
+
+        for spec in coral_specs() + lite_specs():
             _registry.setdefault(spec.id, spec)
 
 

@@ -68,6 +68,9 @@ class BackboneSpec:
     converter_version: str = "1"
     # free-form facts for `fewlens backbones` (architecture, dataset, ...)
     info: dict[str, str] = field(default_factory=dict)
+    # the weights' pinned SHA-256, when known in advance (pip-installed weights): the cache key then
+    # needs no read of the file (nor the file itself, for a bundle that ships the ONNX export)
+    weights_sha256: str | None = None
 
     @property
     def has_head(self) -> bool:
@@ -87,7 +90,10 @@ class BackboneSpec:
         h = hashlib.sha256()
         h.update(self.converter_version.encode())
         src = self.onnx_file or self.weights_file
-        if src is not None:
+        if self.weights_sha256 is not None and self.onnx_file is None:
+            h.update(self.weights_sha256.encode())
+            name = self.id
+        elif src is not None:
             h.update(file_sha256(Path(src)).encode())
             name = self.id if not any(c in self.id for c in "/\\:") else Path(src).stem
         else:
@@ -100,6 +106,11 @@ class BackboneSpec:
             return "(p-128)/128"
         if tuple(self.mean) == IMAGENET_MEAN and tuple(self.std) == IMAGENET_STD:
             return "ImageNet mean/std"
+        # one offset and scale for all channels, both whole pixel values: TF-style, e.g. (p-127)/128
+        m255 = {round(m * 255, 4) for m in self.mean}
+        s255 = {round(s * 255, 4) for s in self.std}
+        if len(m255) == len(s255) == 1 and all(float(v).is_integer() for v in m255 | s255):
+            return f"(p-{int(m255.pop())})/{int(s255.pop())}"
         return f"mean={tuple(round(m, 3) for m in self.mean)} std={tuple(round(s, 3) for s in self.std)}"
 
 

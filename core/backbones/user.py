@@ -20,6 +20,10 @@ from .registry import register_backbone
 from .spec import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec, fspath
 
 USER_LICENSE = "user-supplied (license not checked)"
+# metadata_props keys an ONNX model may carry to state its own preprocessing ("fewlens." prefix optional):
+# mean / std as three numbers for pixels in [0, 1] (or in 0..255 when any is above 1.5; one number means
+# all channels), input_size / resize_size in pixels.
+METADATA_KEYS = ("mean", "std", "input_size", "resize_size")
 # Where torchvision keeps the final classifier, in the order we look for it.
 _HEAD_ATTRS = ("fc", "classifier", "head", "heads")
 
@@ -30,8 +34,8 @@ def register_user_backbone(
     *,
     id: str | None = None,
     title: str | None = None,
-    mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD,
+    mean: tuple[float, float, float] | str | None = None,
+    std: tuple[float, float, float] | str | None = None,
     input_size: int | None = None,
     resize_size: int | None = None,
     labels: list[str] | None = None,
@@ -40,7 +44,9 @@ def register_user_backbone(
 
     ``arch=None``: ``path`` is an ONNX model taking (N, 3, H, W) float input; its first output is
     the embedding ((N, D), or a (N, D, h, w) feature map that is average-pooled).  The input size
-    is read from the model (224 when it is dynamic).
+    is read from the model (224 when it is dynamic).  Preprocessing, in order: the arguments (``mean``
+    / ``std`` as three numbers or a "R,G,B" string, for pixels in [0, 1]; 0..255 values are
+    recognized), the model's ``metadata_props`` (:data:`METADATA_KEYS`), else ImageNet mean/std.
     ``arch="resnet50"`` (any torchvision classification architecture): ``path`` is a state dict
     loaded with ``torch.load(weights_only=True)``; the classifier is removed to give embeddings and
     kept as the head for ``classify``.
@@ -52,11 +58,60 @@ def register_user_backbone(
     p = fspath(path).resolve()
     if not p.is_file():
         raise ModelFileError(p, "model file not found")
+    mean = None if mean is None else parse_channels(mean, "mean", p)
+    std = None if std is None else parse_channels(std, "std", p, positive=True)
+    for name, v in (("input size", input_size), ("resize size", resize_size)):
+        if v is not None and not (isinstance(v, int) and 16 <= v <= 4096):
+            raise FewLensError(f"{p}: {name} must be a whole number of pixels between 16 and 4096, not {v!r}")
     if arch is None:
         spec = _onnx_spec(p, id, title, mean, std, input_size, resize_size, labels)
     else:
-        spec = _torchvision_spec(p, arch, id, title, mean, std, input_size, resize_size, labels)
+        spec = _torchvision_spec(p, arch, id, title, mean or IMAGENET_MEAN, std or IMAGENET_STD, input_size,
+                                 resize_size, labels)
     return register_backbone(spec, replace=True)
+
+
+def parse_channels(value, what: str, source, positive: bool = False) -> tuple[float, float, float]:
+    """Three per-channel numbers for pixels in [0, 1] from a tuple or "R,G,B" / "[R, G, B]" text.
+
+    One number means all three channels; values on the 0..255 scale (any above 1.5) are divided by 255,
+    so (p - 127) / 128 may be written mean=127 std=128.
+    """
+    try:
+        if isinstance(value, str):
+            nums = [float(t) for t in value.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+        else:
+            nums = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise FewLensError(f"{source}: {what} must be 1 or 3 numbers (e.g. 0.5,0.5,0.5), not {value!r}") from None
+    if len(nums) == 1:
+        nums *= 3
+    if len(nums) != 3 or not all(np.isfinite(nums)) or (positive and min(nums) <= 0):
+        raise FewLensError(f"{source}: {what} must be 1 or 3 {'positive ' if positive else ''}numbers, not {value!r}")
+    if max(abs(v) for v in nums) > 1.5:
+        nums = [v / 255.0 for v in nums]
+    return tuple(nums)  # type: ignore[return-value]
+
+
+def onnx_metadata(sess, p: Path) -> dict:
+    """Preprocessing the model states in its metadata_props (see METADATA_KEYS); {} when none."""
+    try:
+        props = dict(sess.get_modelmeta().custom_metadata_map or {})
+    except Exception:  # an exotic model without readable metadata: fall back to the defaults
+        return {}
+    found = {}
+    for key in METADATA_KEYS:
+        raw = props.get(f"fewlens.{key}", props.get(key))
+        if raw is None:
+            continue
+        if key in ("mean", "std"):
+            found[key] = parse_channels(raw, f"metadata {key}", p, positive=key == "std")
+        else:
+            try:
+                found[key] = int(float(raw))
+            except ValueError:
+                raise FewLensError(f"{p}: metadata {key} must be a number of pixels, not {raw!r}") from None
+    return found
 
 
 # -- ONNX ------------------------------------------------------------------------------------------
@@ -66,6 +121,14 @@ def _onnx_spec(p: Path, id, title, mean, std, input_size, resize_size, labels) -
     from ..embedder import _pool, ort_session
 
     sess = ort_session(p, threads=1)
+    meta = onnx_metadata(sess, p)
+    stated = {"arguments": [k for k, v in (("mean", mean), ("std", std), ("input_size", input_size),
+                                           ("resize_size", resize_size)) if v is not None]}
+    mean = mean if mean is not None else meta.get("mean", IMAGENET_MEAN)
+    std = std if std is not None else meta.get("std", IMAGENET_STD)
+    input_size = input_size if input_size is not None else meta.get("input_size")
+    resize_size = resize_size if resize_size is not None else meta.get("resize_size")
+    stated["model metadata"] = [k for k in meta if k not in stated["arguments"]]
     inputs = sess.get_inputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise ModelFileError(p, f"expected one (N, 3, H, W) image input, model has {[tuple(i.shape) for i in inputs]}")
@@ -100,8 +163,16 @@ def _onnx_spec(p: Path, id, title, mean, std, input_size, resize_size, labels) -
         onnx_file=p,
         weights_file=p,
         converter_version="onnx-1",
-        info={"architecture": "ONNX"},
+        info={"architecture": "ONNX", "preprocessing": _provenance(stated)},
     )
+
+
+def _provenance(stated: dict[str, list[str]]) -> str:
+    parts = [f"{', '.join(keys)} from the {where}" for where, keys in stated.items() if keys]
+    said = {k for keys in stated.values() for k in keys}
+    if not {"mean", "std"} & said:  # the guess that is wrong for TF-style models: say it is one
+        parts.append("ImageNet mean/std assumed (state yours with --mean/--std or metadata_props)")
+    return "; ".join(parts)
 
 
 # -- torchvision -----------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="check and describe a user model: an .onnx feature extractor, or ARCH:WEIGHTS for torchvision",
     )
+    from .backbone_args import add_input_arguments
+
+    add_input_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -32,7 +35,15 @@ def _row(spec, default: str) -> dict:
         "head": f"{len(spec.labels)} classes" if spec.labels else "none",
         "license": spec.license,
         "source": spec.source,
+        "adaptable": _adaptable(spec.id),
+        **({"preprocessing": spec.info["preprocessing"]} if "preprocessing" in spec.info else {}),
     }
+
+
+def _adaptable(backbone_id: str) -> bool:
+    from ..adaptation import can_adapt
+
+    return can_adapt(backbone_id)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     specs = list_backbones()
     if args.add:
-        added = get_backbone(args.add)
+        from .backbone_args import resolve_backbone
+
+        args.backbone = args.add
+        added = get_backbone(resolve_backbone(args))
         specs = [added] + [s for s in specs if s.id != added.id]
     rows = [_row(s, DEFAULT_BACKBONE) for s in specs]
     if args.json:
@@ -53,4 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"    input {r['input']}, {r['normalization']}; embedding {r['embed_dim']}-d; head: {r['head']}")
         print(f"    source: {r['source']}")
         print(f"    license: {r['license']}")
+        if "preprocessing" in r:
+            print(f"    preprocessing: {r['preprocessing']}")
+        if r["adaptable"]:
+            print("    adapts to a project's labels (last stage fine-tuned from 5 labels per class)")
     return 0

@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise FewLensError(str(e)) from None
 
     ds = FolderDataset.from_folder(args.dataset, classes=args.classes)
-    embedder = Embedder(args.backbone, device=args.device)
+    from .backbone_args import resolve_backbone
+
+    embedder = Embedder(resolve_backbone(args), device=args.device)
     res = embed_with_progress(ds.paths, embedder, desc=f"embedding {args.dataset.name or args.dataset}")
     ds, feats = ds.with_embeddings(res.embeddings)
     try:

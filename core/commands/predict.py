@@ -31,24 +31,27 @@ def add_model_arguments(p) -> None:
     p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"feature extractor (default {DEFAULT_BACKBONE})")
     p.add_argument("--method", default=DEFAULT_METHOD, help=f"few-shot method (default {DEFAULT_METHOD})")
     p.add_argument("--device", default=DEFAULT_DEVICE, choices=["auto", "cpu", "cuda"])
+    from .backbone_args import add_input_arguments
+
+    add_input_arguments(p)
 
 
 def add_adapt_argument(p) -> None:
     """--adapt, shared by the commands that fit on labeled images."""
     p.add_argument("--adapt", default="auto", choices=["auto", "on", "off"],
                    help="fine-tune the backbone's last stage on the labeled images before predicting "
-                   "(default auto: when every class has 5+ labels and the backbone is a MobileNetV2)")
+                   "(default auto: when every class has 5+ labels and the backbone is a MobileNetV2 or EfficientNet-Lite)")
 
 
 def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:
     """Whether --adapt CHOICE adapts this backbone; 'on' with a backbone that cannot adapt is an error."""
-    from ..adaptation import can_adapt
+    from ..adaptation import can_adapt, why_not_adaptable
 
     if choice == "off":
         return False
     if not can_adapt(backbone):
         if choice == "on":
-            raise FewLensError(f"--adapt on: backbone {backbone} cannot be adapted (only the MobileNetV2 backbones)")
+            raise FewLensError(f"--adapt on: {why_not_adaptable(backbone)}")
         return False
     return choice == "on" or enough_labels
 
@@ -135,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise FewLensError(str(e)) from None
 
-    embedder = Embedder(args.backbone, device=args.device)
+    from .backbone_args import resolve_backbone
+
+    embedder = Embedder(resolve_backbone(args), device=args.device)
     support_paths = [p for files in classes.values() for p in files]
     res = embed_with_progress(support_paths + queries, embedder)
     bad = {Path(e.path) for e in res.errors}
