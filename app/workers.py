@@ -9,7 +9,6 @@ thread), so widgets are never touched off the UI thread.  Jobs check
 
 from __future__ import annotations
 
-import os
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -135,17 +134,16 @@ class ImportPlan:
 
 def subfolder_names(sources: Sequence[Path]) -> list[str]:
     """Immediate subfolders of dropped folders that hold files (candidate class names)."""
+    from core.walk import class_folders
+
     names: list[str] = []
     for src in sources:
         if not src.is_dir():
             continue
-        try:
-            with os.scandir(src) as it:
-                for e in sorted(it, key=lambda e: e.name.lower()):
-                    if e.is_dir() and not e.name.startswith(".") and e.name not in names:
-                        names.append(e.name)
-        except OSError:
-            continue
+        # one unreadable entry (a link loop) costs that entry, not the question
+        for d in class_folders(src)[0]:
+            if d.name not in names:
+                names.append(d.name)
     return names
 
 
@@ -170,21 +168,24 @@ def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = No
 
     for src in map(Path, sources):
         if src.is_dir():
-            for root, dirs, files in os.walk(src):
+            from core.walk import walk_files
+
+            # the CLI's walk: folder links followed once, never back into the tree (no duplicates)
+            for f in walk_files(src):
                 if cancel is not None and cancel():
                     raise Cancelled("import cancelled")
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.startswith(".") or name.lower() in _IGNORED_NAMES:
-                        continue
-                    consider(Path(root) / name)
+                if f.name.lower() in _IGNORED_NAMES:
+                    continue
+                consider(f)
         elif src.is_file():
             # An explicitly dropped file is tried whatever its name: the loader says if it is not an image.
             if src not in seen:
                 seen.add(src)
                 images.append(src)
         else:
-            rejects.append(ImageError(src, "file not found"))
+            from core.walk import link_problem
+
+            rejects.append(ImageError(src, link_problem(src) or "file not found"))
     return images, rejects
 
 

@@ -141,7 +141,8 @@ class EmbeddingCache:
             with self._lock, self._transaction():
                 self._db.executemany("INSERT OR REPLACE INTO embeddings(hash, backbone, vec) VALUES (?,?,?)", rows)
         except sqlite3.Error as e:  # disk full, read-only folder, locked for too long
-            raise ProjectError(self.path or "embedding cache", f"cannot write the embedding cache ({e})") from None
+            reason = "the disk is full" if "full" in str(e) else str(e)
+            raise ProjectError(self._where(), f"cannot write the embedding cache ({reason})") from None
 
     def count(self, backbone_id: str | None = None) -> int:
         with self._lock:
@@ -177,6 +178,18 @@ class EmbeddingCache:
         return stale
 
     # ------------------------------------------------------------------ plumbing
+    def _where(self) -> str:
+        """The file to name in a message: ours, or the shared connection's (a project file)."""
+        if self.path is not None:
+            return str(self.path)
+        try:
+            for _, name, file in self._db.execute("PRAGMA database_list"):
+                if name == "main" and file:
+                    return file
+        except sqlite3.Error:
+            pass
+        return "embedding cache"
+
     def _transaction(self):
         db = self._db
 
@@ -190,7 +203,10 @@ class EmbeddingCache:
             def __exit__(self_inner, exc_type, exc, tb):
                 if self_inner.nested:
                     return False
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    db.execute("COMMIT")
+                elif db.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+                    db.execute("ROLLBACK")
                 return False
 
         return _Tx()

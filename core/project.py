@@ -91,6 +91,7 @@ import numpy as np
 from . import __version__
 from .embedding_cache import EmbeddingCache
 from .errors import Cancelled, ProjectError
+from .walk import entry_is_file
 
 SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".fewlens"
@@ -280,7 +281,7 @@ def existing_files(abs_paths: Iterable[str]) -> set[str]:
             continue
         try:
             with os.scandir(d) as it:
-                names = {e.name for e in it if e.is_file()}
+                names = {e.name for e in it if entry_is_file(e)}  # a link loop costs that entry only
         except OSError:
             continue
         found.update(p for p, name in entries if name in names)

@@ -71,8 +71,13 @@ def scan_folder(root: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     if not root.is_dir():
         raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
     classes: dict[str, list[Path]] = {}
-    for d in sorted((x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")), key=lambda x: x.name.lower()):
-        files = find_images(d)
+    from ..walk import class_folders
+
+    dirs, links = class_folders(root)
+    for link in links:
+        print(f"fewlens: not following {link}: a folder link back into {root}", file=sys.stderr)
+    for d in dirs:
+        files = find_images(d, tree=root)
         if files:
             classes[d.name] = files
     loose = find_images(root, recursive=False)
