@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None, plugins=None) -> int:
         sys.stdout.flush()  # a closed pipe shows up here, inside the handler below
         return code
     except FewLensError as e:
-        print(f"fewlens: error: {e}", file=sys.stderr)
+        print(f"fewlens: error: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 1
     except KeyboardInterrupt:
         print("fewlens: cancelled", file=sys.stderr)

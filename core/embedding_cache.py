@@ -49,6 +49,13 @@ _CHUNK = 900
 _F32 = np.dtype("<f4")
 
 
+def _vector(blob) -> np.ndarray | None:
+    """A stored vector, or None for a damaged one (not bytes, torn): it is recomputed, not fatal."""
+    if not isinstance(blob, bytes) or not blob or len(blob) % _F32.itemsize:
+        return None
+    return np.frombuffer(blob, dtype=_F32).astype(np.float32)
+
+
 class EmbeddingCache:
     """Thread-safe: one connection guarded by a lock (the pipeline reads from worker threads)."""
 
@@ -122,7 +129,9 @@ class EmbeddingCache:
                 chunk = keys[i : i + _CHUNK]
                 q = f"SELECT hash, vec FROM embeddings WHERE backbone=? AND hash IN ({','.join('?' * len(chunk))})"
                 for h, blob in self._db.execute(q, (backbone_id, *chunk)):
-                    out[h] = np.frombuffer(blob, dtype=_F32).astype(np.float32)
+                    vec = _vector(blob)
+                    if vec is not None:
+                        out[h] = vec
         return out
 
     def get(self, file_hash: str, backbone_id: str) -> np.ndarray | None:
@@ -130,7 +139,7 @@ class EmbeddingCache:
             row = self._db.execute(
                 "SELECT vec FROM embeddings WHERE backbone=? AND hash=?", (backbone_id, file_hash)
             ).fetchone()
-        return None if row is None else np.frombuffer(row[0], dtype=_F32).astype(np.float32)
+        return None if row is None else _vector(row[0])
 
     def put_many(self, backbone_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Insert or replace, in one transaction."""
