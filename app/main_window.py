@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -38,6 +40,7 @@ from .filter_bar import FilterBar
 from .gallery import GalleryFilter, GalleryModel, GalleryView
 from .import_report import ImportReport
 from .live_model import UNLABELED
+from .reliability import one_class_hint, project_open_failed
 from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
 from .theme import icon
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
         self.device_label = ""
         self._detail_job: DetailJob | None = None
         self.adapter: BackboneAdapter | None = None
+        self.ask_recover = None  # tests answer the "Recover a copy" question (see app.reliability)
 
         self._build_views()
         self._build_actions()
@@ -377,7 +381,11 @@ class MainWindow(QMainWindow):
         if self.model.rowCount():
             # something in the detail view from the start: the screen explains itself
             self.gallery.setCurrentIndex(self.model.index(0))
-        self.setWindowTitle(f"{session.path.stem} — FewLens")
+        read_only = getattr(session.project, "read_only", False)
+        self.setWindowTitle(f"{session.path.stem} (read-only) — FewLens" if read_only else f"{session.path.stem} — FewLens")
+        if read_only:
+            self.statusBar().showMessage("This project file is read-only: changes cannot be saved. "
+                                         "File > Save As… makes an editable copy.", 20000)
         remember_project(session.path)
         self._update_enabled()
         self._schedule_status()
@@ -398,9 +406,16 @@ class MainWindow(QMainWindow):
     def _project_opened(self, job: OpenProjectJob) -> None:
         if job.error or job.project is None:
             if not job.cancelled:
-                QMessageBox.warning(self, "Cannot open project", job.error or f"{job.path}: not opened")
+                project_open_failed(self, job.path, job.error or f"{job.path}: not opened", job.damaged,
+                                    ask=self.ask_recover)
             return
-        self.set_session(ProjectSession(job.project, rows=job.rows))
+        try:
+            session = ProjectSession(job.project, rows=job.rows)
+        except FewLensError as e:  # damage only the session's reads meet: say so, never a blank window
+            job.project.close()
+            project_open_failed(self, job.path, str(e), bool(getattr(e, "damaged", False)), ask=self.ask_recover)
+            return
+        self.set_session(session)
 
     def _load_backbones(self) -> None:
         if self._backbones_job is not None:
@@ -973,7 +988,11 @@ class MainWindow(QMainWindow):
         parts = [f"{n:,} images", f"{labeled:,} labeled", f"{len(s.classes)} classes"]
         if missing:
             parts.append(f"{missing:,} missing")
+        hint = one_class_hint(int(np.unique(s.labels[s.labels != UNLABELED]).size) if labeled else 0)
+        if hint:
+            parts.append("only one class labeled: label a second class or set an Unknown threshold")
         self.status_counts.setText("  ·  ".join(parts))
+        self.status_counts.setToolTip(hint)
         pending = s.pending_embeddings
         if pending:
             self.status_embedding.setText(f"Analysing {pending:,} images…")

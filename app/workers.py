@@ -9,6 +9,7 @@ thread), so widgets are never touched off the UI thread.  Jobs check
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -98,9 +99,12 @@ class Job(QObject):
             self.cancelled = True
         except FewLensError as e:
             self.error = str(e)
-        except Exception as e:  # surface, never crash the app from a worker
-            traceback.print_exc()
-            self.error = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a bug: one line naming the crash report, never crash the app
+            from core.crash import report_crash
+
+            self.error = report_crash(e, f"background job: {self.title}")
+        except MemoryError:
+            self.error = f"{self.title}: out of memory"
         if self._cancel.is_set():
             self.cancelled = True
         self.running = False
@@ -177,8 +181,9 @@ def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = No
                 if f.name.lower() in _IGNORED_NAMES:
                     continue
                 consider(f)
-        elif src.is_file():
-            # An explicitly dropped file is tried whatever its name: the loader says if it is not an image.
+        elif os.path.lexists(src):
+            # An explicitly dropped file is tried whatever its name: the loader says if it is not an
+            # image, or names what is wrong with it (a link loop, a pipe).
             if src not in seen:
                 seen.add(src)
                 images.append(src)
@@ -421,12 +426,18 @@ class OpenProjectJob(Job):
         self.path = Path(path)
         self.project = None
         self.rows = None
+        self.damaged = False  # the file is a damaged project: recovery can be offered
 
     def run(self) -> None:
         from core.project import Project
 
         self.status.emit(f"Opening {self.path.name}…")
-        self._read(Project.open(self.path))
+        try:
+            project = Project.open_any(self.path)  # read-only files open read-only
+        except FewLensError as e:
+            self.damaged = bool(getattr(e, "damaged", False))
+            raise
+        self._read(project)
 
     def _read(self, project) -> None:
         """Keep ``project`` with its image table, or close it if reading fails."""
@@ -435,6 +446,11 @@ class OpenProjectJob(Job):
         self.project = project
         try:
             self.rows = read_project_rows(project)
+        except FewLensError as e:
+            self.damaged = bool(getattr(e, "damaged", False))
+            project.close()
+            self.project = None
+            raise
         except BaseException:
             project.close()
             self.project = None
@@ -518,6 +534,11 @@ class TryItJob(Job):
                 self.result.emit(TryItResult(path, [], [], e.reason))
                 continue
             vec = (self.features or embedder).embed_images([img])
+            if not np.isfinite(vec).all():
+                from core.pipeline import NON_FINITE_REASON
+
+                self.result.emit(TryItResult(path, [], [], NON_FINITE_REASON))
+                continue
             top: list[tuple[int, float]] = []
             if self.method is not None:
                 probs = self.method.predict_proba(vec)[0]

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -124,6 +125,8 @@ def _check_file(path: Path) -> int:
         raise ImageError(path, _os_reason(e)) from None
     if path.is_dir():
         raise ImageError(path, "is a directory")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device named *.jpg would block or never end
+        raise ImageError(path, "not a regular file")
     if st.st_size == 0:
         raise ImageError(path, "empty file")
     return st.st_size

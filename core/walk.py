@@ -91,7 +91,7 @@ def walk_files(root: os.PathLike | str, skip_hidden: bool = True, tree: os.PathL
     """Every file under ``root`` (recursively, sorted per folder).  Directory links are
     followed once each, unless they lead back into a folder already walked or being walked
     (loops, ``loop_dir -> .``, a link to a sibling class); unreadable folders are skipped.
-    Broken file links are listed, so whoever reads them reports them by name.
+    Broken links and other non-folders (pipes) are listed too: reading them names the problem.
     ``tree``: a folder ``root`` is part of (a class folder's parent): links into it are not
     followed either, since that tree is walked on its own."""
     root_s = os.fspath(root)
@@ -114,8 +114,8 @@ def walk_files(root: os.PathLike | str, skip_hidden: bool = True, tree: os.PathL
                 continue
             if entry_is_dir(e):
                 subdirs.append(e)
-            elif entry_is_file(e) or e.is_symlink():
-                yield Path(e.path)  # a broken link too: reading it names the problem
+            else:  # files, and broken links / pipes too: reading them names the problem
+                yield Path(e.path)
         for e in subdirs:
             # a link into the tree walked so far (root included) would repeat it, or loop
             if e.is_symlink():
