@@ -30,9 +30,12 @@ _PROBE_LIMIT = 2_000_000  # row ids probed one by one after a broken scan (an im
 
 
 def advice(path: os.PathLike | str) -> str:
+    import shlex
+
     name = Path(path).name
+    out = f"{Path(name).stem}.recovered.fewlens"
     return (f"open a backup of it, or recover what is readable into a new file "
-            f"(File > Recover a copy, or: fewlens project recover {name} {Path(name).stem}.recovered.fewlens)")
+            f"(Recover a copy in the app, or: fewlens project recover {shlex.quote(name)} {shlex.quote(out)})")
 
 
 def damaged(path: os.PathLike | str, what: str) -> ProjectError:
