@@ -36,6 +36,9 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     from .theme import apply_theme
 
     apply_theme(app)
+    from .reliability import install_excepthook
+
+    install_excepthook()  # a bug in a slot: crash report + message, the window stays up
     window = MainWindow()
     window.show()
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -39,6 +41,7 @@ from .help import HelpDialog
 from .pickers import TOGGLE, backbone_choice, fill_grouped, method_choices
 from .import_report import ImportReport
 from .live_model import UNLABELED, auto_threshold_help
+from .reliability import one_class_hint, project_open_failed
 from .session import ProjectSession, recent_projects, remember_project
 from .task_banner import TaskBanner
 from .theme import icon
@@ -116,6 +119,7 @@ class MainWindow(QMainWindow):
         self._detail_job: DetailJob | None = None
         self.adapter: BackboneAdapter | None = None
         self.tidy_folder_names = True  # subfolder "Common_Chickweed" -> class "Common Chickweed"
+        self.ask_recover = None  # tests answer the "Recover a copy" question (see app.reliability)
 
         self._build_views()
         self._build_actions()
@@ -376,7 +380,11 @@ class MainWindow(QMainWindow):
             # something in the detail view from the start: the screen explains itself
             self.gallery.select_row(0)
         self.gallery.refresh_focus()
-        self.setWindowTitle(f"{session.path.stem} — FewLens")
+        read_only = getattr(session.project, "read_only", False)
+        self.setWindowTitle(f"{session.path.stem} (read-only) — FewLens" if read_only else f"{session.path.stem} — FewLens")
+        if read_only:
+            self.statusBar().showMessage("This project file is read-only: changes cannot be saved. "
+                                         "File > Save As… makes an editable copy.", 20000)
         remember_project(session.path)
         self._update_enabled()
         self._schedule_status()
@@ -397,9 +405,16 @@ class MainWindow(QMainWindow):
     def _project_opened(self, job: OpenProjectJob) -> None:
         if job.error or job.project is None:
             if not job.cancelled:
-                QMessageBox.warning(self, "Cannot open project", job.error or f"{job.path}: not opened")
+                project_open_failed(self, job.path, job.error or f"{job.path}: not opened", job.damaged,
+                                    ask=self.ask_recover)
             return
-        self.set_session(ProjectSession(job.project, rows=job.rows))
+        try:
+            session = ProjectSession(job.project, rows=job.rows)
+        except FewLensError as e:  # damage only the session's reads meet: say so, never a blank window
+            job.project.close()
+            project_open_failed(self, job.path, str(e), bool(getattr(e, "damaged", False)), ask=self.ask_recover)
+            return
+        self.set_session(session)
 
     def _load_backbones(self) -> None:
         if self._backbones_job is not None:
@@ -1032,9 +1047,11 @@ class MainWindow(QMainWindow):
             parts.append(f"{unknown:,} unknown")
         if missing:
             parts.append(f"{missing:,} missing")
-        if s.pred.class_ids.size == 1:
+        hint = one_class_hint(int(np.unique(s.labels[s.labels != UNLABELED]).size) if labeled else 0)
+        if hint:
             parts.append("⚠ one class labeled: label a second one for real predictions")
         self.status_counts.setText("  ·  ".join(parts))
+        self.status_counts.setToolTip(hint)
         self.filter_bar.set_unknown_count(unknown)
         pending = s.pending_embeddings
         if pending:

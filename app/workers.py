@@ -111,9 +111,12 @@ class Job(QObject):
             self.cancelled = True
         except FewLensError as e:
             self.error = str(e)
-        except Exception as e:  # surface, never crash the app from a worker
-            traceback.print_exc()
-            self.error = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a bug: one line naming the crash report, never crash the app
+            from core.crash import report_crash
+
+            self.error = report_crash(e, f"background job: {self.title}")
+        except MemoryError:
+            self.error = f"{self.title}: out of memory"
         if self._cancel.is_set():
             self.cancelled = True
         self.running = False
@@ -147,17 +150,16 @@ class ImportPlan:
 
 def subfolder_names(sources: Sequence[Path]) -> list[str]:
     """Immediate subfolders of dropped folders that hold files (candidate class names)."""
+    from core.walk import class_folders
+
     names: list[str] = []
     for src in sources:
         if not src.is_dir():
             continue
-        try:
-            with os.scandir(src) as it:
-                for e in sorted(it, key=lambda e: e.name.lower()):
-                    if e.is_dir() and not e.name.startswith(".") and e.name not in names:
-                        names.append(e.name)
-        except OSError:
-            continue
+        # one unreadable entry (a link loop) costs that entry, not the question
+        for d in class_folders(src)[0]:
+            if d.name not in names:
+                names.append(d.name)
     return names
 
 
@@ -182,21 +184,25 @@ def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = No
 
     for src in map(Path, sources):
         if src.is_dir():
-            for root, dirs, files in os.walk(src):
+            from core.walk import walk_files
+
+            # the CLI's walk: folder links followed once, never back into the tree (no duplicates)
+            for f in walk_files(src):
                 if cancel is not None and cancel():
                     raise Cancelled("import cancelled")
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.startswith(".") or name.lower() in _IGNORED_NAMES:
-                        continue
-                    consider(Path(root) / name)
-        elif src.is_file():
-            # An explicitly dropped file is tried whatever its name: the loader says if it is not an image.
+                if f.name.lower() in _IGNORED_NAMES:
+                    continue
+                consider(f)
+        elif os.path.lexists(src):
+            # An explicitly dropped file is tried whatever its name: the loader says if it is not an
+            # image, or names what is wrong with it (a link loop, a pipe).
             if src not in seen:
                 seen.add(src)
                 images.append(src)
         else:
-            rejects.append(ImageError(src, "file not found"))
+            from core.walk import link_problem
+
+            rejects.append(ImageError(src, link_problem(src) or "file not found"))
     return images, rejects
 
 
@@ -447,12 +453,18 @@ class OpenProjectJob(Job):
         self.path = Path(path)
         self.project = None
         self.rows = None
+        self.damaged = False  # the file is a damaged project: recovery can be offered
 
     def run(self) -> None:
         from core.project import Project
 
         self.status.emit(f"Opening {self.path.name}…")
-        self._read(Project.open(self.path))
+        try:
+            project = Project.open_any(self.path)  # read-only files open read-only
+        except FewLensError as e:
+            self.damaged = bool(getattr(e, "damaged", False))
+            raise
+        self._read(project)
 
     def _read(self, project) -> None:
         """Keep ``project`` with its image table, or close it if reading fails."""
@@ -461,6 +473,11 @@ class OpenProjectJob(Job):
         self.project = project
         try:
             self.rows = read_project_rows(project)
+        except FewLensError as e:
+            self.damaged = bool(getattr(e, "damaged", False))
+            project.close()
+            self.project = None
+            raise
         except BaseException:
             project.close()
             self.project = None
@@ -544,6 +561,11 @@ class TryItJob(Job):
                 self.result.emit(TryItResult(path, [], [], e.reason))
                 continue
             vec = (self.features or embedder).embed_images([img])
+            if not np.isfinite(vec).all():
+                from core.pipeline import NON_FINITE_REASON
+
+                self.result.emit(TryItResult(path, [], [], NON_FINITE_REASON))
+                continue
             top: list[tuple[int, float]] = []
             if self.method is not None:
                 probs = self.method.predict_proba(vec)[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import FewLensError
@@ -56,19 +57,39 @@ def _plugin_commands():
 
 
 def main(argv: list[str] | None = None, plugins=None) -> int:
-    parser = build_parser(plugins)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
+        parser = build_parser(plugins)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler below
+        return code
     except FewLensError as e:
-        print(f"fewlens: error: {e}", file=sys.stderr)
+        print(f"fewlens: error: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 1
     except KeyboardInterrupt:
         print("fewlens: cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_stdout()
+    except Exception as e:  # a bug: one line + a crash report with the traceback, never the traceback
+        from .crash import report_crash
+
+        print(f"fewlens: error: {report_crash(e, 'command line')}", file=sys.stderr)
+        return 70  # EX_SOFTWARE
+
+
+def _closed_stdout() -> int:
+    """``fewlens ... | head -1``: the reader left.  Quiet exit; point stdout at devnull so the
+    interpreter's final flush does not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -148,6 +148,7 @@ class Embedder:
         self._lock = threading.Lock()
         self._torch_model = None
         self._session = None
+        self._fixed_batch: int | None = None
         if self.engine == "torch":
             self._torch_model = self._build_torch_model()
         else:
@@ -156,6 +157,9 @@ class Embedder:
             self._emb_output = EMBEDDING_OUTPUT if EMBEDDING_OUTPUT in outs else outs[0]
             self._logits_output = LOGITS_OUTPUT if LOGITS_OUTPUT in outs else None
             self._input_name = self._session.get_inputs()[0].name
+            # an export without dynamic_axes takes exactly its traced batch (often 1): feed it that
+            n = self._session.get_inputs()[0].shape[0]
+            self._fixed_batch = n if isinstance(n, int) and n > 0 else None
 
     @property
     def device_label(self) -> str:
@@ -191,8 +195,7 @@ class Embedder:
             return np.zeros((0, self.spec.embed_dim), np.float32)
         if self._torch_model is not None:
             return self._torch_run(x, logits=False)
-        (emb,) = self._session.run([self._emb_output], {self._input_name: x})
-        return _pool(emb).astype(np.float32, copy=False)
+        return _pool(self._ort_run(self._emb_output, x)).astype(np.float32, copy=False)
 
     def logits_batch(self, x: np.ndarray) -> np.ndarray | None:
         """(N, 3, H, W) -> (N, classes) logits of the backbone's own head, or None without a head."""
@@ -203,8 +206,20 @@ class Embedder:
             return self._torch_run(x, logits=True)
         if self._logits_output is None:
             return None
-        (logits,) = self._session.run([self._logits_output], {self._input_name: x})
-        return logits.astype(np.float32, copy=False)
+        return self._ort_run(self._logits_output, x).astype(np.float32, copy=False)
+
+    def _ort_run(self, output: str, x: np.ndarray) -> np.ndarray:
+        n = self._fixed_batch
+        if n is None or len(x) == n:
+            return self._session.run([output], {self._input_name: x})[0]
+        parts = []
+        for i in range(0, len(x), n):
+            part = x[i : i + n]
+            k = len(part)
+            if k < n:  # pad the last slice to the model's batch, then drop the padding
+                part = np.concatenate([part, np.zeros((n - k, *x.shape[1:]), x.dtype)])
+            parts.append(self._session.run([output], {self._input_name: part})[0][:k])
+        return np.concatenate(parts)
 
     def classify(self, images: list[Image.Image], k: int = 5) -> list[list[tuple[str, float]]]:
         """What the backbone itself sees: top-k (label, probability) per image; [] without a head."""

@@ -49,6 +49,13 @@ _CHUNK = 900
 _F32 = np.dtype("<f4")
 
 
+def _vector(blob) -> np.ndarray | None:
+    """A stored vector, or None for a damaged one (not bytes, torn): it is recomputed, not fatal."""
+    if not isinstance(blob, bytes) or not blob or len(blob) % _F32.itemsize:
+        return None
+    return np.frombuffer(blob, dtype=_F32).astype(np.float32)
+
+
 class EmbeddingCache:
     """Thread-safe: one connection guarded by a lock (the pipeline reads from worker threads)."""
 
@@ -122,7 +129,9 @@ class EmbeddingCache:
                 chunk = keys[i : i + _CHUNK]
                 q = f"SELECT hash, vec FROM embeddings WHERE backbone=? AND hash IN ({','.join('?' * len(chunk))})"
                 for h, blob in self._db.execute(q, (backbone_id, *chunk)):
-                    out[h] = np.frombuffer(blob, dtype=_F32).astype(np.float32)
+                    vec = _vector(blob)
+                    if vec is not None:
+                        out[h] = vec
         return out
 
     def get(self, file_hash: str, backbone_id: str) -> np.ndarray | None:
@@ -130,7 +139,7 @@ class EmbeddingCache:
             row = self._db.execute(
                 "SELECT vec FROM embeddings WHERE backbone=? AND hash=?", (backbone_id, file_hash)
             ).fetchone()
-        return None if row is None else np.frombuffer(row[0], dtype=_F32).astype(np.float32)
+        return None if row is None else _vector(row[0])
 
     def put_many(self, backbone_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Insert or replace, in one transaction."""
@@ -141,7 +150,8 @@ class EmbeddingCache:
             with self._lock, self._transaction():
                 self._db.executemany("INSERT OR REPLACE INTO embeddings(hash, backbone, vec) VALUES (?,?,?)", rows)
         except sqlite3.Error as e:  # disk full, read-only folder, locked for too long
-            raise ProjectError(self.path or "embedding cache", f"cannot write the embedding cache ({e})") from None
+            reason = "the disk is full" if "full" in str(e) else str(e)
+            raise ProjectError(self._where(), f"cannot write the embedding cache ({reason})") from None
 
     def count(self, backbone_id: str | None = None) -> int:
         with self._lock:
@@ -177,6 +187,18 @@ class EmbeddingCache:
         return stale
 
     # ------------------------------------------------------------------ plumbing
+    def _where(self) -> str:
+        """The file to name in a message: ours, or the shared connection's (a project file)."""
+        if self.path is not None:
+            return str(self.path)
+        try:
+            for _, name, file in self._db.execute("PRAGMA database_list"):
+                if name == "main" and file:
+                    return file
+        except sqlite3.Error:
+            pass
+        return "embedding cache"
+
     def _transaction(self):
         db = self._db
 
@@ -190,7 +212,10 @@ class EmbeddingCache:
             def __exit__(self_inner, exc_type, exc, tb):
                 if self_inner.nested:
                     return False
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    db.execute("COMMIT")
+                elif db.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+                    db.execute("ROLLBACK")
                 return False
 
         return _Tx()

@@ -10,10 +10,12 @@ a person can act on.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,30 +58,45 @@ def is_image_path(path: os.PathLike | str) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def find_images(paths: Iterable[os.PathLike | str] | os.PathLike | str, recursive: bool = True) -> list[Path]:
+def find_images(
+    paths: Iterable[os.PathLike | str] | os.PathLike | str,
+    recursive: bool = True,
+    errors: list[ImageError] | None = None,
+    tree: os.PathLike | str | None = None,
+) -> list[Path]:
     """Expand files and folders into a sorted, de-duplicated list of image files.
 
     Files given explicitly are kept whatever their extension (the loader will say
     if they are not images); folders contribute files with an image extension,
-    skipping hidden files and folders (``.DS_Store``, ``.thumbnails``...).
-    A path that does not exist raises :class:`ImageError` ("file not found").
+    skipping hidden files and folders (``.DS_Store``, ``.thumbnails``...), broken links,
+    and directory links that lead back into the tree (see :mod:`core.walk`).
+    A path that does not exist raises :class:`ImageError` ("file not found"), or, when
+    ``errors`` is a list, is appended to it so the other paths still count.
+    ``tree``: folder links into this tree are not followed (see :func:`core.walk.walk_files`).
     """
+    from .walk import entry_is_file, link_problem, walk_files
+
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     found: set[Path] = set()
     for p in map(Path, paths):
         if p.is_dir():
-            walker = p.rglob("*") if recursive else p.iterdir()
-            for f in walker:
-                rel = f.relative_to(p).parts
-                if any(part.startswith(".") for part in rel):
-                    continue
-                if f.is_file() and is_image_path(f):
-                    found.add(f)
+            if recursive:
+                files = walk_files(p, tree=tree)
+            else:
+                try:
+                    with os.scandir(p) as it:
+                        files = [Path(e.path) for e in it if not e.name.startswith(".") and entry_is_file(e)]
+                except OSError:
+                    files = []
+            found.update(f for f in files if is_image_path(f))
         elif p.exists():
             found.add(p)
         else:
-            raise ImageError(p, "file not found")
+            err = ImageError(p, link_problem(p) or "file not found")
+            if errors is None:
+                raise err
+            errors.append(err)
     return sorted(found)
 
 
@@ -91,6 +108,8 @@ def _os_reason(err: OSError) -> str:
         return "permission denied"
     if isinstance(err, IsADirectoryError):
         return "is a directory"
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop (the link points at itself)"
     return f"cannot read file ({err.strerror or err})"
 
 
@@ -98,10 +117,16 @@ def _check_file(path: Path) -> int:
     """Stat the file and turn the common problems into an ImageError; returns its size."""
     try:
         st = path.stat()
+    except FileNotFoundError:
+        from .walk import link_problem
+
+        raise ImageError(path, link_problem(path) or "file not found") from None
     except OSError as e:
         raise ImageError(path, _os_reason(e)) from None
     if path.is_dir():
         raise ImageError(path, "is a directory")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device named *.jpg would block or never end
+        raise ImageError(path, "not a regular file")
     if st.st_size == 0:
         raise ImageError(path, "empty file")
     return st.st_size
@@ -173,6 +198,8 @@ def load_image(path: os.PathLike | str, min_side: int | None = 256, *, data: byt
                 # draft() picks the largest power-of-two scale that keeps both sides >= the
                 # requested size, so asking for a square keeps the shorter side >= min_side.
                 img.draft("RGB", (min_side, min_side))
+            if min_side:
+                _guard_resized(path, img.size, min_side)
             img.load()
             rgb = _to_rgb(path, _transpose(img))
             if min_side:
@@ -233,6 +260,21 @@ def _guard_pixels(path: Path, size: tuple[int, int]) -> None:
     pixels = max(1, size[0]) * max(1, size[1])
     if pixels > MAX_PIXELS:
         raise ImageError(path, f"image too large ({pixels / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f})")
+
+
+#: The pixel guard again, on the size the image will have once its shorter side is scaled to
+#: ``min_side``: a few-hundred-byte 60000x2 PNG passes MAX_PIXELS but would need gigabytes there.
+MAX_RESIZED_PIXELS = 40_000_000
+
+
+def _guard_resized(path: Path, size: tuple[int, int], min_side: int) -> None:
+    w, h = max(1, size[0]), max(1, size[1])
+    short = min(w, h)
+    if short >= min_side:
+        return
+    scale = min_side / short
+    if w * h * scale * scale > MAX_RESIZED_PIXELS:
+        raise ImageError(path, f"extreme aspect ratio ({w}x{h} pixels): too thin to recognise")
 
 
 def _too_large_reason(pil_message: str) -> str:
@@ -318,6 +360,7 @@ def image_size(path: os.PathLike | str) -> tuple[int, int]:
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "MAX_RESIZED_PIXELS",
     "file_hash",
     "find_images",
     "image_size",

@@ -29,6 +29,7 @@ from .errors import Cancelled, ImageError
 from .images import load_image, read_and_hash
 
 ProgressFn = Callable[[int, int], None]
+NON_FINITE_REASON = "the backbone gave a non-finite embedding (NaN or Inf) for this image; left out"
 CancelFn = Callable[[], bool]
 
 
@@ -117,6 +118,8 @@ def embed_files(
             return path, digest, data, None
         except ImageError as e:
             return path, None, None, e
+        except (OSError, MemoryError) as e:
+            return path, None, None, ImageError(path, f"cannot read file ({type(e).__name__}: {e})")
 
     def decode(path: Path, digest: str, data: bytes | None):
         try:
@@ -124,6 +127,10 @@ def embed_files(
             return path, digest, (prep(img) if prep else img), None
         except ImageError as e:
             return path, digest, None, e
+        except MemoryError:
+            return path, digest, None, ImageError(path, "image too large (out of memory while preparing it)")
+        except Exception as e:  # a decoder bug on one odd file must cost that file, not the batch
+            return path, digest, None, ImageError(path, f"cannot prepare the image ({type(e).__name__}: {e})")
 
     done = 0
     batch: list[tuple[str, Any]] = []  # (hash, prepared input) awaiting the backbone
@@ -149,14 +156,19 @@ def embed_files(
         inputs = [x for _, x in batch]
         out = embedder.embed_batch(np.stack(inputs)) if prep else embedder.embed_images(inputs)
         out = np.asarray(out, dtype=np.float32)
+        finite = np.isfinite(out).all(axis=1)
         new = {}
-        for (digest, _), vec in zip(batch, out):
+        for (digest, _), vec, ok in zip(batch, out, finite):
+            if not ok:  # NaN/Inf would print "nan%" and poison every prototype: never use or cache it
+                paths_ = waiting.pop(digest)
+                fail(ImageError(paths_[0], NON_FINITE_REASON), paths_)
+                continue
             vec = np.array(vec, dtype=np.float32)  # own copy, not a view into the batch
             vectors[digest] = new[digest] = vec
             for p in waiting.pop(digest):
                 result.embeddings[p] = vec
                 done += 1
-        result.n_computed += len(batch)
+        result.n_computed += int(finite.sum())
         batch.clear()
         if cache is not None:
             cache.put_many(backbone_id, new)
@@ -213,6 +225,8 @@ def embed_files(
                     waiting[digest].append(path)
                     continue
                 cached = cache.get_many([digest], backbone_id).get(digest) if cache is not None else None
+                if cached is not None and not np.isfinite(cached).all():
+                    cached = None  # written by an older FewLens: recompute (and fail by name if still bad)
                 if cached is not None:
                     result.embeddings[path] = vectors[digest] = np.asarray(cached, dtype=np.float32)
                     result.n_cached += 1

@@ -7,6 +7,7 @@ whole photo to 224x224 distorts shapes and cost ~2 points of few-shot accuracy).
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 PREPROCESS_VERSION = 1
 
 
+#: Beyond this many crops' worth of pixels the resized image is cut to its center first: a
+#: 60000x2 strip scaled up to a 256-pixel short side would take gigabytes (issue 14).  Images up
+#: to ~60:1 never reach it, so their pixels are unchanged (no PREPROCESS_VERSION bump).
+_MAX_RESIZED_CROPS = 64
+
+
 def resize_center_crop(img: Image.Image, resize_size: int, crop_size: int) -> Image.Image:
     """Scale so the shorter side is ``resize_size`` (bilinear, antialiased), then crop the center."""
     if img.mode != "RGB":
@@ -27,6 +34,13 @@ def resize_center_crop(img: Image.Image, resize_size: int, crop_size: int) -> Im
     w, h = img.size
     scale = resize_size / min(w, h)
     nw, nh = max(crop_size, round(w * scale)), max(crop_size, round(h * scale))
+    if nw * nh > _MAX_RESIZED_CROPS * crop_size * crop_size:
+        # keep only the source pixels the center crop will use (+ a margin for the filter)
+        kw, kh = (min(side, math.ceil(crop_size / scale) + 4) for side in (w, h))
+        left, top = (w - kw) // 2, (h - kh) // 2
+        img = img.crop((left, top, left + kw, top + kh))
+        w, h = kw, kh
+        nw, nh = max(crop_size, round(w * scale)), max(crop_size, round(h * scale))
     if (nw, nh) != (w, h):
         img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
     left, top = (nw - crop_size) // 2, (nh - crop_size) // 2

@@ -91,6 +91,8 @@ import numpy as np
 from . import __version__, project_lock
 from .embedding_cache import EmbeddingCache
 from .errors import Cancelled, ProjectError
+from .project_repair import check_project, damaged
+from .walk import entry_is_file
 
 SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".fewlens"
@@ -280,7 +282,7 @@ def existing_files(abs_paths: Iterable[str]) -> set[str]:
             continue
         try:
             with os.scandir(d) as it:
-                names = {e.name for e in it if e.is_file()}
+                names = {e.name for e in it if entry_is_file(e)}  # a link loop costs that entry only
         except OSError:
             continue
         found.update(p for p, name in entries if name in names)
@@ -295,7 +297,7 @@ def _unlink_quietly(path: str) -> None:
             pass
 
 
-def _check_header(path: Path) -> project_lock.ProjectLock:
+def _check_header(path: Path, read_only_ok: bool = False) -> project_lock.ProjectLock:
     """Fail early, naming the file, for anything that cannot be a project file; on success the
     file is locked for this process (see core.project_lock) and the lock is returned."""
     p = os.fspath(path)
@@ -316,12 +318,16 @@ def _check_header(path: Path) -> project_lock.ProjectLock:
             raise ProjectError(p, f"cannot read the project file: {e.strerror or e}") from None
         if head != _SQLITE_MAGIC:
             raise ProjectError(p, "not a FewLens project (not an SQLite database)")
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-            raise ProjectError(p, "the project file or its folder is read-only; use Save As to copy it")
+        if not read_only_ok and (not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)):
+            raise ReadOnlyProjectError(p, "the project file or its folder is read-only; use Save As to copy it")
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+class ReadOnlyProjectError(ProjectError):
+    """The file is a project but cannot be written: ``Project.open_any`` opens it read-only."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,14 +350,21 @@ class ProjectEmbeddingCache:
             self._local.con = con
         return self._local.cache
 
+    def _reading(self):
+        """Damage in the (large, unchecked at open) embedding table: a ProjectError naming the file."""
+        return _Translating(self._project)
+
     def get_many(self, hashes: Iterable[str], backbone_id: str) -> dict[str, np.ndarray]:
-        return self._cache().get_many(hashes, backbone_id)
+        with self._reading():
+            return self._cache().get_many(hashes, backbone_id)
 
     def get(self, file_hash: str, backbone_id: str) -> np.ndarray | None:
-        return self._cache().get(file_hash, backbone_id)
+        with self._reading():
+            return self._cache().get(file_hash, backbone_id)
 
     def count(self, backbone_id: str | None = None) -> int:
-        return self._cache().count(backbone_id)
+        with self._reading():
+            return self._cache().count(backbone_id)
 
     def put_many(self, backbone_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         with self._project._write_lock:
@@ -367,8 +380,37 @@ class ProjectEmbeddingCache:
 
     def backbones(self) -> dict[str, int]:
         """Cached vector count per backbone id."""
-        rows = self._project._conn().execute("SELECT backbone, COUNT(*) FROM embeddings GROUP BY backbone")
-        return dict(rows)
+        with self._reading():
+            rows = self._project._conn().execute("SELECT backbone, COUNT(*) FROM embeddings GROUP BY backbone")
+            return dict(rows)
+
+
+def _reads(method):
+    """Reads translate SQLite errors (damage found after open) into a ProjectError naming the file."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise self._translate(e) from None
+
+    return wrapper
+
+
+class _Translating:
+    """``with _Translating(project):`` turns SQLite errors into the project's ProjectError."""
+
+    def __init__(self, project: Project):
+        self._p = project
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, sqlite3.Error):
+            raise self._p._translate(exc) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +488,7 @@ class Project:
         self._write_lock = threading.RLock()
         self._closed = False
         self._lock: project_lock.ProjectLock | None = None
+        self.read_only = False  # set by open_read_only: every write raises a ProjectError saying so
         self.embedding_cache = ProjectEmbeddingCache(self)
 
     # -- opening ------------------------------------------------------------------------------
@@ -525,11 +568,50 @@ class Project:
         if con is None:
             if self._closed:
                 raise ProjectError(self.path, "the project is closed")
-            con = self._connect()
+            con = self._connect_read_only() if self.read_only else self._connect()
             self._local.con = con
             with self._conns_lock:
                 self._all_conns.append(con)
         return con
+
+    @classmethod
+    def open_any(cls, path: os.PathLike | str) -> Project:
+        """``open``, falling back to ``open_read_only`` when the file or its folder is read-only."""
+        try:
+            return cls.open(path)
+        except ReadOnlyProjectError:
+            return cls.open_read_only(path)
+
+    @classmethod
+    def open_read_only(cls, path: os.PathLike | str) -> Project:
+        """Open without ever writing (a file on a read-only disk, someone else's folder): views
+        work, every change raises a ProjectError naming the file; Save As makes a writable copy."""
+        path = Path(_norm_abs(path))
+        lock = _check_header(path, read_only_ok=True)
+        proj = cls(path, _OPEN_TOKEN)
+        proj._lock = lock
+        proj.read_only = True
+        try:
+            proj._validate_and_migrate()
+        except BaseException:
+            proj.close()
+            raise
+        return proj
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        from urllib.parse import quote
+
+        uri = "file:" + quote(os.fspath(self.path))
+        last: sqlite3.Error | None = None
+        # mode=ro reads the WAL when the -shm can be made; a read-only folder needs immutable=1
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                con = sqlite3.connect(uri + query, uri=True, isolation_level=None, check_same_thread=False)
+                con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return con
+            except sqlite3.Error as e:
+                last = e
+        raise self._translate(last) from None
 
     def _write(self) -> _WriteTxn:
         return _WriteTxn(self)
@@ -538,8 +620,8 @@ class Project:
         msg = str(e)
         if "locked" in msg or "busy" in msg:
             return ProjectError(self.path, "the project is locked by another program; close it there and retry")
-        if "not a database" in msg or "malformed" in msg:
-            return ProjectError(self.path, f"not a FewLens project or damaged ({msg})")
+        if any(k in msg for k in ("not a database", "malformed", "no such table", "no such column", "decode")):
+            return damaged(self.path, msg)
         if "readonly" in msg or "read-only" in msg:
             return ProjectError(self.path, "the project file is read-only; use Save As to copy it")
         if "full" in msg:
@@ -562,7 +644,10 @@ class Project:
         except sqlite3.DatabaseError as e:
             raise self._translate(e) from None
         if app_id != APPLICATION_ID or meta.get("format") != "fewlens-project":
+            if app_id == APPLICATION_ID:  # ours, with its bookkeeping gone
+                raise damaged(p, "the format record is missing")
             raise ProjectError(p, "is an SQLite database but not a FewLens project")
+        check_project(con, p)  # damage past the header: say so now, not as a traceback later
         try:
             version = int(meta.get("schema_version", ""))
         except ValueError:
@@ -574,6 +659,8 @@ class Project:
                 f"was saved by a newer FewLens ({made_by}, project format {version}); "
                 f"this FewLens {__version__} reads format {SCHEMA_VERSION} and older — please update",
             )
+        if version < SCHEMA_VERSION and self.read_only:
+            raise ProjectError(p, f"is read-only and in an older project format ({version}); use Save As to copy it")
         if version < SCHEMA_VERSION:
             # Keep the original: an older FewLens can still open it, and a failed upgrade loses nothing.
             backup = self.path.with_name(f"{self.path.name}.format{version}.bak")
@@ -624,6 +711,7 @@ class Project:
     def __repr__(self) -> str:
         return f"Project({os.fspath(self.path)!r}{', closed' if self._closed else ''})"
 
+    @_reads
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` result: ``"ok"`` for a sound file."""
         return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
@@ -711,6 +799,7 @@ class Project:
         present = existing_files(abs_paths)
         return [new(ImageRecord, (r[0], ap, r[2], r[3], ap not in present)) for r, ap in zip(rows, abs_paths)]
 
+    @_reads
     def images(
         self,
         ids: Iterable[int] | None = None,
@@ -753,9 +842,11 @@ class Project:
             raise ProjectError(self.path, f"no image with id {image_id}")
         return recs[0]
 
+    @_reads
     def image_count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM images").fetchone()[0]
 
+    @_reads
     def counts(self) -> ProjectCounts:
         con = self._conn()
         n, labeled = con.execute("SELECT COUNT(*), COUNT(class_id) FROM images").fetchone()
@@ -888,6 +979,7 @@ class Project:
 
     # -- classes ------------------------------------------------------------------------------
 
+    @_reads
     def classes(self) -> list[ClassInfo]:
         """Classes in display order, each with its labeled-image count."""
         rows = self._conn().execute(
@@ -1050,12 +1142,14 @@ class Project:
             )
         return {i: prev[i] for i in ids if i in prev}
 
+    @_reads
     def labels(self) -> dict[int, int]:
         """``{image_id: class_id}`` for every labeled image."""
         return dict(self._conn().execute("SELECT id, class_id FROM images WHERE class_id IS NOT NULL ORDER BY id"))
 
     # -- settings -----------------------------------------------------------------------------
 
+    @_reads
     def get_setting(self, key: str, default: Any = None) -> Any:
         row = self._conn().execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
@@ -1068,9 +1162,11 @@ class Project:
         with self._write() as con:
             con.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, text))
 
+    @_reads
     def settings(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._conn().execute("SELECT key, value FROM settings")}
 
+    @_reads
     def meta(self) -> dict[str, str]:
         """Format bookkeeping: schema_version, app_version, created_at."""
         return dict(self._conn().execute("SELECT key, value FROM meta"))
@@ -1088,6 +1184,7 @@ __all__ = [
     "Project",
     "ProjectCounts",
     "ProjectEmbeddingCache",
+    "ReadOnlyProjectError",
     "RemovedImage",
     "SCHEMA_VERSION",
     "SETTING_BACKBONE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 from ..errors import FewLensError
@@ -86,6 +87,10 @@ def backbone_ids() -> list[str]:
     return [s.id for s in list_backbones()]
 
 
+# "resnet18:weights.pt": a torchvision architecture and a weights file, even without a "/" in it
+_ARCH_WEIGHTS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]+:(?![/\\]{2}).+")
+
+
 def get_backbone(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> BackboneSpec:
     """A spec by id; a path to an ``.onnx`` file registers it as a user backbone on the fly."""
     if isinstance(backbone, BackboneSpec):
@@ -99,7 +104,7 @@ def get_backbone(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> BackboneSpe
             spec = _registry.get(backbone)
     if spec is not None:
         return spec
-    if backbone.lower().endswith(".onnx") or "/" in backbone or "\\" in backbone:
+    if backbone.lower().endswith(".onnx") or "/" in backbone or "\\" in backbone or _ARCH_WEIGHTS.match(backbone):
         from .user import register_user_backbone
 
         return register_user_backbone(backbone)

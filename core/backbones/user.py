@@ -141,7 +141,10 @@ def _onnx_spec(p: Path, id, title, mean, std, input_size, resize_size, labels) -
         input_size = h if isinstance(h, int) and h > 0 else 224
         if isinstance(w, int) and w > 0 and w != input_size:
             raise ModelFileError(p, f"non-square model input {h}x{w} is not supported")
-    dummy = np.zeros((1, 3, input_size, input_size), np.float32)
+    batch = inputs[0].shape[0]
+    # a fixed batch (torch.onnx.export without dynamic_axes): the Embedder feeds it that many at a time
+    fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+    dummy = np.zeros((fixed_batch or 1, 3, input_size, input_size), np.float32)
     try:
         out = sess.run([sess.get_outputs()[0].name], {inputs[0].name: dummy})[0]
     except Exception as e:
@@ -163,7 +166,8 @@ def _onnx_spec(p: Path, id, title, mean, std, input_size, resize_size, labels) -
         onnx_file=p,
         weights_file=p,
         converter_version="onnx-1",
-        info={"architecture": "ONNX", "preprocessing": _provenance(stated)},
+        info={"architecture": "ONNX", "preprocessing": _provenance(stated),
+              **({"fixed batch": fixed_batch} if fixed_batch else {})},
     )
 
 

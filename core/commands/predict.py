@@ -74,13 +74,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def one_class_warning(name: str) -> str:
+    """With one class and no unknown threshold every image is that class at 100 %."""
+    return (f"only one class ({name}): every image will be predicted as {name} with 100 % confidence. "
+            "At least two classes, or an unknown threshold, are needed to tell images apart")
+
+
 def support_classes(root: Path) -> dict[str, list[Path]]:
     """``root/<class>/**/<image>`` -> {class: [images]}; folders without images are skipped."""
     if not root.is_dir():
         raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
     classes = {}
-    for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")):
-        files = find_images(d)
+    from ..walk import class_folders
+
+    dirs, links = class_folders(root)
+    for link in links:
+        print(f"fewlens: not following {link}: a folder link back into {root}", file=sys.stderr)
+    for d in sorted(dirs, key=lambda x: x.name):
+        files = find_images(d, tree=root)
         if files:
             classes[d.name] = files
     if not classes:
@@ -129,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise FewLensError(f"--threshold must be between 0 and 1, not {args.threshold}")
     classes = support_classes(args.support)
-    queries = find_images(args.images)
+    missing: list[ImageError] = []  # one bad path costs that path: the others are still predicted
+    queries = find_images(args.images, errors=missing)
+    for err in missing:
+        print(f"fewlens: skipped {err}", file=sys.stderr)
     if not queries:
         raise FewLensError(f"{', '.join(map(str, args.images))}: no images found")
     try:
@@ -153,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
         sup += ok
         sup_labels += [name] * len(ok)
     good_queries = [p for p in queries if p in res.embeddings]
+    if len(classes) == 1 and args.threshold == 0:
+        print(f"fewlens: warning: {one_class_warning(next(iter(classes)))}; "
+              f"add a second class folder to {args.support} or set --threshold", file=sys.stderr)
     from ..adaptation import MIN_SHOTS
 
     adapt = resolve_adapt(args.adapt, embedder.spec.id,
@@ -181,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fmt == "json":
         doc = {"backbone": embedder.spec.id, "adapted": adapt, "method": args.method, "device": embedder.device_label,
                "classes": [str(c) for c in pred.classes], "threshold": args.threshold, "predictions": rows,
-               "errors": [{"path": e.path, "reason": e.reason} for e in res.errors if Path(e.path) in set(queries)]}
+               "errors": [{"path": e.path, "reason": e.reason}
+                          for e in missing + [e for e in res.errors if Path(e.path) in set(queries)]]}
         json.dump(doc, out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif args.fmt == "csv":
@@ -194,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(rows, args.top, out)
     # a query that could not be read is a partial failure: results for the rest, exit status 1
-    return 1 if any(p in bad for p in queries) else 0
+    return 1 if missing or any(p in bad for p in queries) else 0
 
 
 def adapt_and_embed(embedder, support: list[Path], labels: list[str], queries: list[Path], frozen):

@@ -3,6 +3,7 @@
     fewlens project create my.fewlens --from photos/ [--backbone B] [--method M] [--embed]
     fewlens project info my.fewlens [--json]
     fewlens project locate my.fewlens --in moved_photos/
+    fewlens project recover damaged.fewlens salvaged.fewlens
 
 ``create``: every subfolder of ``photos/`` becomes a class and its images (recursively) are
 labeled with it; images directly in ``photos/`` are added unlabeled.  ``--embed`` also
@@ -50,6 +51,17 @@ def register(subparsers) -> None:
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=run_info)
 
+    rec = sub.add_parser(
+        "recover",
+        help="copy every readable row of a damaged project into a new file",
+        description="Salvage a damaged project: every readable class, image, label, setting and embedding "
+        "is copied into OUT (like SQLite's .recover); the damaged file is only read.",
+    )
+    rec.add_argument("path", type=Path, metavar="PATH", help="the damaged project")
+    rec.add_argument("out", type=Path, metavar="OUT", help="new project file for what is readable")
+    rec.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    rec.set_defaults(func=run_recover)
+
     loc = sub.add_parser(
         "locate",
         help="re-link missing images by content",
@@ -71,8 +83,13 @@ def scan_folder(root: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     if not root.is_dir():
         raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
     classes: dict[str, list[Path]] = {}
-    for d in sorted((x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")), key=lambda x: x.name.lower()):
-        files = find_images(d)
+    from ..walk import class_folders
+
+    dirs, links = class_folders(root)
+    for link in links:
+        print(f"fewlens: not following {link}: a folder link back into {root}", file=sys.stderr)
+    for d in dirs:
+        files = find_images(d, tree=root)
         if files:
             classes[d.name] = files
     loose = find_images(root, recursive=False)
@@ -202,14 +219,16 @@ def project_summary(proj) -> dict:
 def run_info(args: argparse.Namespace) -> int:
     from ..project import Project
 
-    with Project.open(args.path) as proj:
+    with Project.open_any(args.path) as proj:  # a read-only file can still be inspected
         s = project_summary(proj)
+        s["read_only"] = proj.read_only
     if args.json:
         json.dump(s, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     out = sys.stdout
-    out.write(f"{s['path']}  (project format {s['format']}, FewLens {s['app_version']})\n")
+    ro = ", read-only" if s["read_only"] else ""
+    out.write(f"{s['path']}  (project format {s['format']}, FewLens {s['app_version']}{ro})\n")
     out.write(f"images     {s['images']}  ({s['labeled']} labeled, {s['unlabeled']} unlabeled, {s['missing']} missing)\n")
     out.write(f"classes    {len(s['classes'])}\n")
     width = max([len(c["name"]) for c in s["classes"]] + [4])
@@ -219,6 +238,16 @@ def run_info(args: argparse.Namespace) -> int:
         out.write(f"setting    {k} = {json.dumps(v)}\n")
     for b, n in sorted(s["embeddings"].items()):
         out.write(f"embeddings {b}: {n}\n")
+    return 0
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    from ..project import PROJECT_SUFFIX
+    from ..project_repair import recover_project
+
+    out: Path = args.out if args.out.suffix else args.out.with_suffix(PROJECT_SUFFIX)
+    report = recover_project(args.path, out, overwrite=args.force)
+    print(f"recovered {args.path} into {out}: {report.summary()}")
     return 0
 
 
