@@ -245,7 +245,7 @@ class CameraLoop:
     """
 
     def __init__(self, source: CameraSource, predict: Predictor | None = None, *, roi: Roi | None = None,
-                 mirror: bool = False, smoothing: int = 1, pace: bool = True, opener=open_capture):
+                 mirror: bool = False, smoothing: int = 1, pace: bool = True, opener=None):
         self.source = source
         self.mirror = mirror
         self.frozen = False
@@ -379,7 +379,7 @@ class CameraLoop:
     def _read_loop(self) -> None:
         cv2 = _cv2()
         try:
-            cap = self._opener(self.source)
+            cap = (self._opener or open_capture)(self.source)
         except CameraError as e:
             self._fail("error", str(e))
             return
