@@ -213,3 +213,51 @@ def test_camera_bench_cli_names_a_missing_source(tmp_path, capsys):
     code = main(["camera-bench", "--source", str(tmp_path / "gone.mp4"), "--support", str(MINI)])
     assert code == 1
     assert capsys.readouterr().err.strip() == f"fewlens: error: {tmp_path / 'gone.mp4'}: video file not found"
+
+
+def test_list_cameras_offers_every_device_that_opens_and_gives_a_frame(monkeypatch):
+    """Every /dev/video* node is tried (a camera at a high index is not skipped); nodes that
+    do not open or give no frame (metadata nodes, a busy camera) are left out."""
+    import core.camera as camera
+
+    class FakeCapture:
+        def __init__(self, index):
+            self.index = index
+
+        def isOpened(self):  # noqa: N802
+            return self.index in (0, 1, 12)
+
+        def read(self):
+            if self.index == 1:  # opens, but gives nothing (e.g. a metadata node)
+                return False, None
+            return True, np.zeros((720, 1280, 3), np.uint8)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(camera, "_video_devices", lambda: [0, 1, 2, 12])
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    found = camera.list_cameras()
+    assert [(c.index, c.width, c.height) for c in found] == [(0, 1280, 720), (12, 1280, 720)]
+    assert all(c.name for c in found)
+
+
+def test_camera_bench_cli_uses_a_projects_labels(tmp_path, capsys):
+    from core.cli import main
+
+    video = write_video(tmp_path / "rb.avi", [RED, BLUE], fps=30)
+    project = tmp_path / "p.fewlens"
+    assert main(["project", "create", str(project), "--from", str(MINI), "--method", "protonet"]) == 0
+    capsys.readouterr()
+    assert main(["camera-bench", "--source", str(video), "--project", str(project), "--seconds", "10",
+                 "--adapt", "off", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["classes"] == ["Hat", "Pants", "Shoes"] and doc["examples"] == 18
+    assert doc["method"] == "protonet"  # the project's own method
+    assert doc["frames_read"] == 60 and doc["frames_recognized"] > 0
+    empty = tmp_path / "empty.fewlens"
+    from core.project import Project
+
+    Project.create(empty).close()
+    assert main(["camera-bench", "--source", str(video), "--project", str(empty)]) == 1
+    assert "no labeled images" in capsys.readouterr().err
