@@ -64,7 +64,7 @@ class CameraPanel(QDockWidget):
         self._batch = 0
         self._batch_ids: dict[int, list[int]] = {}
         self._batch_class: dict[int, str] = {}
-        self._hold: tuple[int, float, int] | None = None  # (batch, start, captured so far)
+        self._hold: int | None = None  # the batch being captured while the button / space is held
         self.saver = CaptureSaver(self)
         self.saver.saved.connect(self._on_saved)
         self.saver.failed.connect(self._set_status)
@@ -76,8 +76,6 @@ class CameraPanel(QDockWidget):
         self._build()
         self._poll = QTimer(self, interval=POLL_MS)
         self._poll.timeout.connect(self._tick)
-        self._hold_timer = QTimer(self, interval=20)
-        self._hold_timer.timeout.connect(self._capture_due)
         self._model_timer = QTimer(self, singleShot=True, interval=MODEL_REFRESH_MS)
         self._model_timer.timeout.connect(self._refresh_model)
 
@@ -373,7 +371,7 @@ class CameraPanel(QDockWidget):
             o.rows = [(name, p, colors.get(name, "#9ca3af")) for name, p in result.top(3)]
             o.unknown = s is not None and o.rows[0][1] < s.effective_threshold
         if self._hold is not None:
-            o.note = f"Capturing… {self._hold[2]} added"
+            o.note = f"Capturing… {loop.captured if loop is not None else 0} frames"
         elif loop is not None and loop.frozen:
             o.note = o.note or "Frozen"
         return o
@@ -418,29 +416,24 @@ class CameraPanel(QDockWidget):
         super().keyReleaseEvent(e)
 
     def begin_hold(self) -> None:
+        """Start capturing at the chosen rate; the loop's reader thread picks the frames, so the
+        count follows the time held even while the UI thread is busy adding the previous ones."""
         if self._hold is not None or not self._can_capture():
             return
         self._batch += 1
-        self._batch_class[self._batch] = self.class_combo.currentText()
-        self._hold = (self._batch, time.monotonic(), 0)
-        self._capture_due()
-        self._hold_timer.start()
-
-    def _capture_due(self) -> None:
-        """One capture per tick while behind schedule: frame k is due at start + k / rate."""
-        if self._hold is None:
-            return
-        batch, t0, n = self._hold
-        due = math.floor((time.monotonic() - t0) * self.rate_spin.value()) + 1
-        if n < due and self._capture(batch):
-            self._hold = (batch, t0, n + 1)
+        batch = self._batch
+        self._batch_class[batch] = self.class_combo.currentText()
+        sink = self._sink(batch)
+        if self.loop.start_capture(self.rate_spin.value(), sink):
+            self._hold = batch
+            self._batch_ids.setdefault(batch, [])
 
     def end_hold(self) -> None:
         if self._hold is None:
             return
-        batch = self._hold[0]
-        self._hold = None
-        self._hold_timer.stop()
+        batch, self._hold = self._hold, None
+        if self.loop is not None:
+            self.loop.stop_capture()
         self.saver.end_batch(batch)
 
     def capture_one(self) -> None:
@@ -461,15 +454,19 @@ class CameraPanel(QDockWidget):
             return False
         return True
 
+    def _sink(self, batch: int):
+        """Where captured crops go (called on the camera's reader thread): the saver's queue."""
+        s = self.session
+        name = self._batch_class.get(batch) or self.class_combo.currentText()
+        cid = self.class_combo.currentData()
+        folder, backbone, cache = capture_folder(s.path, name), s.backbone, s.project.embedding_cache
+        return lambda crop: self.saver.put(CaptureJob(batch, crop, cid, folder, backbone, cache))
+
     def _capture(self, batch: int) -> bool:
         crop = self.loop.roi_crop() if self.loop is not None else None
         if crop is None:
             return False
-        s = self.session
-        name = self._batch_class.get(batch) or self.class_combo.currentText()
-        cid = self.class_combo.currentData()
-        self.saver.put(CaptureJob(batch, crop, cid, capture_folder(s.path, name), s.backbone,
-                                  s.project.embedding_cache))
+        self._sink(batch)(crop)
         self._batch_ids.setdefault(batch, [])
         return True
 

@@ -272,6 +272,7 @@ class CameraLoop:
         self._live: deque[tuple[float, float]] = deque(maxlen=LIVE_WINDOW)  # (t, latency ms)
         self._reader: threading.Thread | None = None
         self._recognizer: threading.Thread | None = None
+        self._capture: list | None = None  # [rate, sink, start time, frames captured]
 
     # ------------------------------------------------------------------ control
     def start(self) -> CameraLoop:
@@ -327,6 +328,38 @@ class CameraLoop:
         if self.frame_size is not None:
             return Roi.centered_square(*self.frame_size)
         return None
+
+    def start_capture(self, rate: float, sink: Callable[[np.ndarray], None]) -> bool:
+        """Hand ``sink`` the ROI crop of the newest frame now, then of the frame read at each
+        ``1 / rate`` step (on the reader thread, so a busy UI does not change the count).
+        False when there is no frame yet."""
+        crop = self.roi_crop()
+        if crop is None:
+            return False
+        sink(crop)
+        with self._cond:
+            self._capture = [float(rate), sink, time.perf_counter(), 1]
+        return True
+
+    def stop_capture(self) -> int:
+        """Stop capturing; returns how many crops went to the sink."""
+        with self._cond:
+            cap, self._capture = self._capture, None
+        return cap[3] if cap else 0
+
+    @property
+    def captured(self) -> int:
+        cap = self._capture
+        return cap[3] if cap else 0
+
+    def _maybe_capture(self, frame: np.ndarray, t: float) -> None:
+        with self._cond:
+            cap = self._capture
+            if cap is None or cap[3] >= math.floor((t - cap[2]) * cap[0]) + 1:
+                return
+            cap[3] += 1
+            roi = self.roi
+        cap[1](np.ascontiguousarray(roi.crop(frame)) if roi is not None else frame.copy())
 
     # ------------------------------------------------------------------ outputs
     def latest_frame(self) -> Frame | None:
@@ -417,6 +450,8 @@ class CameraLoop:
                     self.frame_size = (rgb.shape[1], rgb.shape[0])
                     self._frame = Frame(rgb, self.frames_read, t)
                     self._cond.notify_all()
+                if self._capture is not None:
+                    self._maybe_capture(rgb, t)
         except Exception as e:  # a driver error mid-stream: report it like a lost camera
             self._fail("error", f"{self.source.label}: reading failed ({e})")
         finally:
@@ -433,8 +468,7 @@ class CameraLoop:
                     if f is not None and self._predict is not None and (
                             f.seq != done_seq or self._predict_version != done_version):
                         break
-                    if not self.reading:
-                        return  # the source is gone and its last frame is done
+                    # even after the source ended: a new model re-recognizes the last frame
                     self._cond.wait(0.2)
                 frame, predict, version = f, self._predict, self._predict_version
                 roi = self.roi

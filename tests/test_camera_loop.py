@@ -167,15 +167,58 @@ def test_a_failing_model_keeps_the_view_alive(tmp_path):
     assert not loop.alive
 
 
+def test_capturing_hands_over_crops_at_the_rate_from_the_reader_thread(tmp_path):
+    video = write_video(tmp_path / "rb.avi", [RED, BLUE, RED], fps=30)
+    crops = []
+    loop = CameraLoop(CameraSource.parse(str(video)), None).start()
+    assert loop.wait_for(lambda: loop.latest_frame() is not None, 10)
+    assert loop.start_capture(5, lambda c: crops.append((c, threading.current_thread().name)))
+    t0 = time.perf_counter()
+    time.sleep(1.1)
+    n = loop.stop_capture()
+    held = time.perf_counter() - t0
+    time.sleep(0.3)
+    loop.stop()
+    assert n == len(crops) and abs(n - (int(held * 5) + 1)) <= 1  # one now, then one every 0.2 s
+    assert all(c.shape == (120, 120, 3) for c, _ in crops)  # the classified square
+    assert {name for _, name in crops[1:]} == {"fewlens-camera-read"}
+
+
+def test_a_new_model_re_recognizes_the_last_frame_after_the_video_ended(tmp_path):
+    video = write_video(tmp_path / "r.avi", [RED], seconds_each=0.3)
+    loop = run_to_end_keep(CameraLoop(CameraSource.parse(str(video)), color_predictor(), pace=False))
+    first = loop.latest_result()
+
+    def flipped(frames):
+        probs, names = color_predictor()(frames)
+        return probs, names[::-1]
+
+    loop.set_predictor(flipped)
+    assert loop.wait_for(lambda: loop.latest_result().class_names == ["blue", "red"], 10)
+    assert loop.latest_result().seq == first.seq
+    loop.stop()
+    assert not loop.alive
+
+
+def run_to_end_keep(loop: CameraLoop) -> CameraLoop:
+    loop.start()
+    assert loop.wait_for(lambda: not loop.reading and loop.latest_result() is not None
+                         and loop.latest_result().seq == loop.frames_read, 30)
+    return loop
+
+
 def test_smoothing_averages_the_last_frames(tmp_path):
     video = write_video(tmp_path / "rb.avi", [RED, BLUE], fps=30)
     loop = CameraLoop(CameraSource.parse(str(video)), color_predictor(), smoothing=5, pace=False)
     probs = []
     loop.start()
-    while loop.alive:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         r = loop.latest_result()
         if r is not None:
             probs.append(float(r.probs[0]))
+            if not loop.reading and r.seq == loop.frames_read:
+                break
         time.sleep(0.001)
     loop.stop()
     assert any(0.0 < p < 1.0 for p in probs)  # the red -> blue change is blended over frames
