@@ -12,9 +12,7 @@ hold; the model the camera uses follows the labels (app/camera_model.py).
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
