@@ -209,7 +209,8 @@ def run_to_end_keep(loop: CameraLoop) -> CameraLoop:
 
 def test_smoothing_averages_the_last_frames(tmp_path):
     video = write_video(tmp_path / "rb.avi", [RED, BLUE], fps=30)
-    loop = CameraLoop(CameraSource.parse(str(video)), color_predictor(), smoothing=5, pace=False)
+    # paced at 30 fps: a blended result stays up for several frames, long enough to be seen here
+    loop = CameraLoop(CameraSource.parse(str(video)), color_predictor(), smoothing=5)
     probs = []
     loop.start()
     deadline = time.monotonic() + 30
