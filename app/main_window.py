@@ -33,6 +33,7 @@ from core.project import Project
 
 from . import file_dialogs, undo
 from .adapter import AdaptJob, BackboneAdapter
+from .camera_panel import CameraPanel
 from .classes_panel import ClassesPanel
 from .detail_view import DetailView
 from .filter_bar import FilterBar
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self.ask_recover = None  # tests answer the "Recover a copy" question (see app.reliability)
 
         self._build_views()
+        self._build_camera_panel()
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -192,6 +194,14 @@ class MainWindow(QMainWindow):
         self.splitter.setHandleWidth(1)
         self.classes_panel.setMinimumWidth(220)
         self.setCentralWidget(self.splitter)
+
+    def _build_camera_panel(self) -> None:
+        """The Camera dock (app/camera_panel.py), hidden until View > Camera."""
+        self.camera_panel = CameraPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.camera_panel)
+        self.camera_panel.hide()
+        self.camera_panel.needsEmbedding.connect(self.embed_missing)
+        self.camera_panel.toggleViewAction().setShortcut("Ctrl+Shift+C")
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         a = QAction(text, self)
@@ -277,6 +287,7 @@ class MainWindow(QMainWindow):
         v.addAction(self.act_zoom_out)
         v.addSeparator()
         v.addAction(self.act_try)
+        v.addAction(self.camera_panel.toggleViewAction())
         h = mb.addMenu("&Help")
         self.act_help = self._action("How FewLens &works", lambda: self.show_help("How FewLens works"),
                                      QKeySequence.StandardKey.HelpContents)
@@ -363,6 +374,7 @@ class MainWindow(QMainWindow):
         self.model.set_session(session)
         self.classes_panel.set_session(session)
         self.detail.set_session(session)
+        self.camera_panel.set_session(session, self.undo_stack)
         if old is not None:
             old.close()
         for sig in (session.imagesReset, session.rowsAppended, session.labelsChanged, session.classesChanged,
@@ -1082,6 +1094,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== closing
     def closeEvent(self, e) -> None:  # noqa: N802
+        self.camera_panel.shutdown()  # first: what it captured is added before the project closes
         if self.adapter is not None:
             self.adapter.shutdown()
         for job in list(self.jobs):

@@ -13,6 +13,7 @@ for real embeddings, predictions and thumbnails, then grabs:
 sample project and grabs ``adapting.png`` (the backbone adapting to the labels, with
 progress and Cancel) and ``adapted.png`` (predictions on the adapted features); it prints
 how long that took and the longest the UI thread went without running a timer meanwhile.
+``--camera`` grabs ``camera.png``: the Camera panel recognizing a video of the sample photos.
 """
 
 from __future__ import annotations
@@ -126,10 +127,54 @@ def adaptation_shots(app, out: Path, tmp: Path) -> None:
         print(out / name)
 
 
+def camera_shot(app, out: Path, tmp: Path) -> None:
+    """``camera.png``: the sample project with the Camera panel recognizing a video of its photos."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtCore import Qt
+
+    from core.camera import CameraSource
+
+    from .sample_project import sample_images_dir
+
+    photos = [sorted(d.glob("*.jpg"))[-1] for d in sorted(p for p in sample_images_dir().iterdir() if p.is_dir())]
+    video = tmp / "sample clip.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for photo in photos:  # each photo fitted (aspect kept) in a 640x480 frame, 4 s each
+        img = Image.open(photo).convert("RGB")
+        k = min(640 / img.width, 480 / img.height)
+        img = img.resize((int(img.width * k), int(img.height * k)))
+        frame = np.full((480, 640, 3), 40, np.uint8)
+        x, y = (640 - img.width) // 2, (480 - img.height) // 2
+        frame[y:y + img.height, x:x + img.width] = np.asarray(img)[:, :, ::-1]
+        for _ in range(120):
+            w.write(frame)
+    w.release()
+    window = _sample_window(app, tmp)
+    panel = window.camera_panel
+    panel.show()
+    window.resizeDocks([panel], [620], Qt.Orientation.Horizontal)
+    loop = panel.start_source(CameraSource.parse(str(video)))
+    _wait(app, lambda: loop.latest_result() is not None and loop.frames_read > 40, timeout=60)
+
+    def showing_its_class() -> bool:  # a moment where the top class is the photo's folder
+        r = loop.latest_result()
+        shown = photos[min((r.seq - 1) // 120, len(photos) - 1)].parent.name
+        return (r.seq - 1) % 120 > 30 and r.top(1)[0][0] == shown or not loop.reading
+
+    _wait(app, showing_its_class, timeout=60)
+    _pause(app, 0.3)
+    window.grab().save(str(out / "camera.png"))
+    window.close()
+    print(out / "camera.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     adapt = "--adaptation" in argv
-    argv = [a for a in argv if a != "--adaptation"]
+    camera = "--camera" in argv
+    argv = [a for a in argv if a not in ("--adaptation", "--camera")]
     out = Path(argv[0] if argv else "docs")
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="fewlens-shots-"))
@@ -151,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(app)
     if adapt:
         adaptation_shots(app, out, tmp)
+        return 0
+    if camera:
+        camera_shot(app, out, tmp)
         return 0
 
     # 1. the sample project, live predictions, an unlabeled image selected
