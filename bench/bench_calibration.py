@@ -109,7 +109,7 @@ def predict(feats, support, support_labels, pool, query, probs_features=None, me
     thr_before = support_unknown_threshold(make, feats[support], support_labels)
     t0 = time.perf_counter()
     cal = calibrate_on_labels(make, feats[support], support_labels, unlabeled=feats[pool], prior_log_sd=PRIOR_SD)
-    # adapted features: no per-project factor (app.live_model.calibrated_fit_predict): the first run of this
+    # adapted features: no per-project factor (app.live_model.project_confidence_factor): the first run of this
     # bench applied the frozen features' factor to them and ECE rose 6.0 -> 11.8 % (clothing17), 5.4 -> 17.6 %
     factor = 1.0 if probs_features is not None else cal.factor
     after = power_scale(p_all, factor)
