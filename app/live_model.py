@@ -213,9 +213,9 @@ def labeled_rows_per_class(labels: np.ndarray, usable: np.ndarray, cap: int) -> 
 CALIBRATION_SUPPORT_PER_CLASS = 50
 
 
-def confidence_calibration(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray):
+def confidence_calibration(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray, cancel=None):
     """The project's confidence factor (``core.methods.calibration.calibrate_on_labels``): each of
-    up to LOO_PER_CLASS labeled images per class is held out and scored by the method refitted on
+    up to LOO_PER_CLASS labeled images per class (fewer with many classes) is held out and scored by the method refitted on
     the others plus an evenly spaced sample of the unlabeled images; the temperature factor that
     fits those held-out predictions is shrunk toward the shipped fit (1.0) when labels are few."""
     from core.methods.calibration import LOO_POOL, calibrate_on_labels
@@ -226,7 +226,7 @@ def confidence_calibration(method_name: str, emb: np.ndarray, have: np.ndarray, 
     if len(pool) > LOO_POOL:  # index the sample, never copy the whole pool
         pool = pool[np.linspace(0, len(pool) - 1, LOO_POOL).astype(np.int64)]
     return calibrate_on_labels(lambda: get_method(method_name), emb[rows], labels[rows],
-                               unlabeled=emb[pool] if len(pool) else None)
+                               unlabeled=emb[pool] if len(pool) else None, cancel=cancel)
 
 
 def auto_unknown_threshold(state: PredictionState, labels: np.ndarray, target: float | None = None) -> float | None:
@@ -261,29 +261,52 @@ def auto_threshold_help(threshold: float | None = None) -> str:
             f"those below are marked unknown")
 
 
+def recalibrated(state: PredictionState, factor: float, labels: np.ndarray) -> PredictionState:
+    """``state`` with its probabilities rescaled to the confidence factor ``factor`` (power scaling
+    composes, and never changes the top class) and the automatic threshold recomputed."""
+    from dataclasses import replace
+
+    from core.methods.calibration import power_scale
+
+    probs = state.probs
+    if factor != state.confidence_factor and probs.size:
+        probs = power_scale(probs, factor / state.confidence_factor).astype(np.float32)
+        probs[state.top == UNLABELED] = 0.0
+    conf = probs.max(1) if probs.shape[1] else state.confidence
+    out = replace(state, probs=probs, confidence=conf.astype(np.float32), confidence_factor=float(factor))
+    out.auto_threshold = auto_unknown_threshold(out, labels)
+    return out
+
+
 def calibrated_fit_predict(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
                            generation: int = 0, cancel=None, inv_norm: np.ndarray | None = None,
                            method_kwargs: dict | None = None, adapted: bool = False) -> PredictionState:
-    """What the app shows: :func:`fit_predict` with the project's confidence factor applied, and the
-    automatic threshold for the target error rate.
+    """What the app shows once it settles: :func:`fit_predict` with the project's confidence factor
+    (:func:`project_confidence_factor`) applied and the automatic threshold for the target error rate.
+    (The predictor shows the predictions with the last factor first: the factor costs refits.)"""
+    state = fit_predict(method_name, emb, have, labels, generation, cancel=cancel, inv_norm=inv_norm,
+                        method_kwargs=method_kwargs)
+    return recalibrated(state, project_confidence_factor(method_name, emb, have, labels, adapted, cancel), labels)
+
+
+def project_confidence_factor(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
+                              adapted: bool = False, cancel=None) -> float:
+    """The factor the app applies to the method's probabilities (:func:`confidence_calibration`).
 
     ``adapted``: ``emb`` comes from a backbone adapted to the labeled images.  Their held-out
     confidence is then inflated, and a factor fitted on the pretrained features measured wrong for
     adapted ones (bench/results/calibration.md: ECE 6.0 -> 11.8 % on clothing17, 5.4 -> 17.6 % on
     pbc_blood_cells: adapting already fixes most of what the factor corrects), so the factor stays 1
     and the offline fit (core.adaptation.ADAPTED_TEMPERATURE_SCALE) applies alone."""
-    factor = 1.0
-    if not adapted:
-        try:
-            factor = confidence_calibration(method_name, emb, have, labels).factor
-        except Exception:  # a calibration failure must not stop predictions: the shipped fit alone
-            import traceback
+    if adapted:
+        return 1.0
+    try:
+        return confidence_calibration(method_name, emb, have, labels, cancel).factor
+    except Exception:  # a calibration failure must not stop predictions: the shipped fit alone
+        import traceback
 
-            traceback.print_exc()
-    state = fit_predict(method_name, emb, have, labels, generation, cancel=cancel, inv_norm=inv_norm,
-                        method_kwargs=method_kwargs, confidence_factor=factor)
-    state.auto_threshold = auto_unknown_threshold(state, labels)
-    return state
+        traceback.print_exc()
+        return 1.0
 
 
 def fit_predict(

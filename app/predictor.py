@@ -25,8 +25,9 @@ from .live_model import (
     PREVIEW_MIN_ROWS,
     EmbeddingMatrix,
     PredictionState,
-    calibrated_fit_predict,
     fit_predict,
+    project_confidence_factor,
+    recalibrated,
 )
 
 
@@ -41,6 +42,7 @@ class LivePredictor(QObject):
         self._pending: tuple | None = None
         self._running_generation = -1
         self._stop = False
+        self._factor = 1.0  # the last confidence factor (live_model.project_confidence_factor)
         self._thread = threading.Thread(target=self._loop, name="fewlens-predictor", daemon=True)
         self._thread.start()
 
@@ -53,7 +55,7 @@ class LivePredictor(QObject):
                 calibration: EmbeddingMatrix | None = None, method_kwargs: dict | None = None) -> None:
         """``calibration``: the pretrained matrix, passed when ``emb`` differs from it (a backbone
         adapted to the labeled images): the per-project confidence factor is then not fitted
-        (live_model.calibrated_fit_predict says why)."""
+        (live_model.project_confidence_factor says why)."""
         # Snapshot now: the "have" mask is copied; the data view stays valid because the
         # matrix replaces (never shrinks in place) its arrays when rows move.
         cal = calibration if calibration is not None and calibration is not emb else None
@@ -98,13 +100,23 @@ class LivePredictor(QObject):
                         continue
                     quick.preview = True
                     self._emit(self.finished, quick)
-                # shown confidence calibrated on the labels (leave-one-out) and the threshold for
-                # the target error rate: core.methods.calibration via live_model
-                state: PredictionState = calibrated_fit_predict(method, data, have, labels, generation,
-                                                                cancel=self._superseded, inv_norm=inv_norm,
-                                                                method_kwargs=kwargs, adapted=cal is not None)
-                if not self._superseded():
-                    self._emit(self.finished, state)
+                state: PredictionState = fit_predict(method, data, have, labels, generation,
+                                                     cancel=self._superseded, inv_norm=inv_norm,
+                                                     method_kwargs=kwargs)
+                if self._superseded():
+                    continue
+                # shown confidence calibrated on the labels (leave-one-out refits: up to ~1 s on a big
+                # project), so the predictions go out at once with the last factor, flagged preview
+                # ("Refining predictions…"), then with this label set's own factor
+                quick = recalibrated(state, self._factor, labels)
+                quick.preview = True
+                self._emit(self.finished, quick)
+                factor = project_confidence_factor(method, data, have, labels, adapted=cal is not None,
+                                                   cancel=self._superseded)
+                if self._superseded():
+                    continue
+                self._factor = factor
+                self._emit(self.finished, recalibrated(state, factor, labels))
             except Exception as e:  # a method failing must not kill live updates
                 traceback.print_exc()
                 self._emit(self.failed, f"{method}: {e}")

@@ -122,9 +122,10 @@ def support_unknown_threshold(make: Callable[[], FewShotMethod], support: np.nda
 PRIOR_LOG_SD = 0.7
 #: The automatic unknown threshold keeps the predictions expected to be wrong at most this often.
 TARGET_ERROR = 0.20
-#: Leave-one-out holds out at most this many labeled images per class (evenly spaced): refits are
-#: the cost, and the factor is one number.
+#: Leave-one-out holds out at most this many labeled images per class (evenly spaced), and at most
+#: LOO_MAX_HELDOUT in all (at least 2 per class): refits are the cost, and the factor is one number.
 LOO_PER_CLASS = 8
+LOO_MAX_HELDOUT = 40
 
 
 def power_scale(probs: np.ndarray, factor: float) -> np.ndarray:
@@ -172,14 +173,15 @@ def fit_factor(probs: np.ndarray, labels: np.ndarray, prior_log_sd: float = PRIO
 
 
 def leave_one_out_probs(make: Callable[[], FewShotMethod], support: np.ndarray, labels,
-                        unlabeled: np.ndarray | None = None, per_class: int | None = LOO_PER_CLASS
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        unlabeled: np.ndarray | None = None, per_class: int | None = LOO_PER_CLASS,
+                        cancel: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Held-out probabilities of labeled images: ``(probs (n, C), true column (n,))``.
 
     Columns follow ``np.unique(labels)``.  Only images whose class keeps another labeled example
     are held out (at most ``per_class`` per class, evenly spaced); each is scored by a fresh method
     from ``make()`` fitted on the other labeled images, with ``unlabeled`` plus the held-out image
-    as its unlabeled pool (methods that use no pool ignore it).
+    as its unlabeled pool (methods that use no pool ignore it).  ``cancel()`` true stops early
+    (what was held out so far is returned).
     """
     support = np.asarray(support, np.float32)
     labels = np.asarray(labels)
@@ -197,6 +199,8 @@ def leave_one_out_probs(make: Callable[[], FewShotMethod], support: np.ndarray, 
     out = np.zeros((len(rows), len(classes)))
     pool = np.zeros((0, support.shape[1]), np.float32) if unlabeled is None else np.asarray(unlabeled, np.float32)
     for k, i in enumerate(rows):
+        if cancel is not None and cancel():
+            return out[:k], y[np.asarray(rows[:k], np.int64)]
         keep = np.arange(len(labels)) != i
         # the held-out image joins the pool, as every unlabeled image of a project is in it: without
         # that, a transductive method's held-out confidence is far below what it shows on the project
@@ -248,7 +252,7 @@ class Calibrated(FewShotMethod):
 
 
 #: Leave-one-out refits see at most this many of the project's unlabeled images (evenly spaced).
-LOO_POOL = 300
+LOO_POOL = 200
 
 
 @dataclass
@@ -261,9 +265,13 @@ class ConfidenceCalibration:
 
 def calibrate_on_labels(make: Callable[[], FewShotMethod], support: np.ndarray, labels,
                         unlabeled: np.ndarray | None = None, prior_log_sd: float = PRIOR_LOG_SD,
-                        per_class: int | None = LOO_PER_CLASS, max_pool: int = LOO_POOL) -> ConfidenceCalibration:
-    """The temperature factor for this project: leave-one-out on its labels, shrunk toward 1."""
+                        per_class: int | None = None, max_pool: int = LOO_POOL,
+                        cancel: Callable[[], bool] | None = None) -> ConfidenceCalibration:
+    """The temperature factor for this project: leave-one-out on its labels, shrunk toward 1.
+    ``per_class`` None: LOO_PER_CLASS, fewer with many classes (LOO_MAX_HELDOUT in all, >= 2 each)."""
     if unlabeled is not None and len(unlabeled) > max_pool:
         unlabeled = unlabeled[np.linspace(0, len(unlabeled) - 1, max_pool).astype(np.int64)]
-    probs, y = leave_one_out_probs(make, support, labels, unlabeled, per_class)
+    if per_class is None:
+        per_class = int(np.clip(LOO_MAX_HELDOUT // max(len(np.unique(labels)), 1), 2, LOO_PER_CLASS))
+    probs, y = leave_one_out_probs(make, support, labels, unlabeled, per_class, cancel)
     return ConfidenceCalibration(fit_factor(probs, y, prior_log_sd), len(y))
