@@ -36,8 +36,11 @@ ImageIdRole = Qt.ItemDataRole.UserRole + 2  # -> int
 
 @dataclass(frozen=True)
 class GalleryFilter:
-    kind: str = "all"  # all | labeled | unlabeled | review | class
+    kind: str = "all"  # all | labeled | unlabeled | review | class | ids
     class_id: int | None = None
+    #: kind "ids": exactly these images, in this order (a confusion cell, map selection, suggestions)
+    ids: tuple = ()
+    title: str = ""
 
 
 class GalleryModel(QAbstractListModel):
@@ -113,6 +116,8 @@ class GalleryModel(QAbstractListModel):
             pred = np.flatnonzero((labels == UNLABELED) & (top == cid) & ~s.unknown)
             pred = pred[np.argsort(-conf[pred], kind="stable")]
             return np.concatenate([labeled, pred])
+        if kind == "ids":
+            return s.rows_of(self.filter.ids)
         raise ValueError(f"unknown filter {kind!r}")
 
     def refilter(self) -> None:

@@ -124,6 +124,8 @@ class PredictionState:
     preview: bool = False
     #: "unknown" threshold estimated from the labeled images (leave-one-out), None if too few
     auto_threshold: float | None = None
+    #: the method ``auto`` chose for these labels (core.evaluation.choice.ModelChoice), else None
+    chosen: object = None
 
     @classmethod
     def empty(cls, n: int, generation: int = 0) -> "PredictionState":
@@ -264,4 +266,5 @@ def fit_predict(
     confidence = probs[np.arange(n), col]
     top = np.where(have, class_ids[col], UNLABELED)
     t2 = time.perf_counter()
-    return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+    return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                           chosen=getattr(method, "choice", None))

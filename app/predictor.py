@@ -105,7 +105,12 @@ class LivePredictor(QObject):
                     continue
                 try:
                     cal_data, cal_have = cal if cal is not None else (data, have)
-                    state.auto_threshold = auto_unknown_threshold(method, cal_data, cal_have, labels)
+                    chosen = state.chosen  # "auto": its cross-validation already held every label out
+                    if chosen is not None and cal is None:
+                        state.auto_threshold = chosen.threshold
+                    else:
+                        state.auto_threshold = auto_unknown_threshold(chosen.method if chosen else method,
+                                                                      cal_data, cal_have, labels)
                 except Exception:  # a threshold estimate is a convenience; predictions still count
                     traceback.print_exc()
                 if not self._superseded():

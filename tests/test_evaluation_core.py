@@ -136,6 +136,14 @@ def test_suggestions_before_any_label_cover_several_clusters():
     assert len(set(y[picks])) >= 4
 
 
+def test_suggestions_on_a_tiny_project_still_offer_every_image():
+    x, y = clusters(n_classes=3, per_class=3, spread=2.0, seed=10)
+    labeled = np.zeros(len(y), bool)
+    labeled[[0, 3, 6]] = True
+    picks = [s.index for s in suggest_labels(x, labeled, None, k=24)]
+    assert sorted(picks) == [1, 2, 4, 5, 7, 8]
+
+
 def test_pca_map_separates_clusters_and_skips_rows_without_embedding():
     x, y = clusters(n_classes=2, per_class=30, spread=0.2, seed=9)
     have = np.ones(len(y), bool)

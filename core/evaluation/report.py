@@ -112,6 +112,10 @@ def evaluate_labels(emb: np.ndarray, have: np.ndarray, labels: np.ndarray, metho
     pool = pool_of(emb, have, labels)
     choice = None
     if method == "auto":
+        from ..methods.auto import AUTO_LOO_MAX
+
+        if folds is None and len(y) > AUTO_LOO_MAX:
+            folds = 5  # the folds the live ``auto`` fit uses, so both make the same choice
         choice = choose_model(support, y, pool, folds=folds, cancel=cancel,
                               method_kwargs={"softkmeans": dict(method_kwargs)} if method_kwargs else None)
         cv = choice.cv[choice.method]

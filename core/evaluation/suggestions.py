@@ -69,7 +69,7 @@ def suggest_labels(emb: np.ndarray, labeled: np.ndarray, probs: np.ndarray | Non
     if kk >= 1:
         # the kk largest similarities other than the image itself
         part = np.partition(sim, len(cand) - 1 - kk, axis=1)[:, len(cand) - 1 - kk : len(cand) - 1]
-        typical = np.clip(part.mean(1), 0.0, None)
+        typical = (1.0 + part.mean(1)) / 2.0  # cosine in [-1, 1] -> [0, 1]: never zero on tiny projects
     else:
         typical = np.ones(len(cand))
     typical = typical / max(typical.max(), 1e-6)
