@@ -107,14 +107,12 @@ def simulate(feats, truth, strategy: str, budget: int, batch: int, rng, method="
     if strategy == "stratified":
         # the episode setting: k random labels of every class (a user who already knows the classes)
         order = [rng.permutation(np.flatnonzero(truth == c)) for c in np.unique(truth)]
-        k = 0
-        while (labels >= 0).sum() < budget:
-            for o in order:
-                if k < len(o) and (labels >= 0).sum() < budget:
-                    labels[o[k]] = truth[o[k]]
-            k += 1
-            if (labels >= 0).sum() % batch == 0 or (labels >= 0).sum() >= budget:
-                curve.append(((labels >= 0).sum(), accuracy_rest(feats, truth, labels, method)))
+        # class by class, round-robin: after n labels every class has n // C or one more
+        seq = [o[k] for k in range(max(len(o) for o in order)) for o in order if k < len(o)][:budget]
+        for n_done, i in enumerate(seq, 1):
+            labels[i] = truth[i]
+            if n_done % batch == 0 or n_done == len(seq):
+                curve.append((n_done, accuracy_rest(feats, truth, labels, method)))
         return curve
     while (labels >= 0).sum() < budget:
         free = np.flatnonzero(labels < 0)
@@ -225,6 +223,13 @@ def _labels_to_reach(mean_curve, target):
     return None
 
 
+def _saving(reach, budget) -> str:
+    if not reach:
+        return "not reached"
+    f = 1 - reach / budget
+    return f"{100 * f:.0f} % fewer" if f > 0 else "same" if f == 0 else f"{-100 * f:.0f} % more"
+
+
 def _mean_curve(curves):
     budgets = sorted({b for c in curves for b, _ in c})
     return [(b, float(np.mean([_at(c, b) for c in curves]))) for b in budgets]
@@ -280,12 +285,12 @@ def render() -> None:
                 m = means[s]
                 reach = _labels_to_reach(m, target_r)
                 cells = " | ".join(f"{100 * _at(m, k * c):.1f}" for k in (1, 2, 3, 5, 10))
-                saving = f"{100 * (1 - reach / (5 * c)):+.0f} % fewer" if reach else "not reached"
+                saving = _saving(reach, 5 * c)
                 L.append(f"| {name} ({c} classes) | {title} | {cells} | {reach or '-'} | {saving} |")
             target_s = _at(means["stratified"], 5 * c)
             reach = _labels_to_reach(means["suggest"], target_s)
             L.append(f"| {name} | suggest vs stratified random's 5/class ({100 * target_s:.1f} %) | | | | | | "
-                     f"{reach or '-'} | {f'{100 * (1 - reach / (5 * c)):+.0f} % fewer' if reach else 'not reached'} |")
+                     f"{reach or '-'} | {_saving(reach, 5 * c)} |")
         L.append("")
     cal = data.get("calib")
     if cal:

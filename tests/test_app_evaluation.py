@@ -119,7 +119,7 @@ def test_the_chosen_method_is_reported(qtbot, window):
     assert s.method == "auto"
     qtbot.waitUntil(lambda: estimate_in(window) and s.pred.chosen is not None, timeout=30_000)
     msg = s.pred.chosen.message()
-    assert msg.startswith("Using prototypes") and "points on your labels" in msg
+    assert msg.startswith("Using prototypes") and "on your labels" in msg
     assert msg in window.evaluation.status.text()
     view = window.evaluation.show_view()
     assert view.choice_label.text() == window.session.pred.chosen.message() or \

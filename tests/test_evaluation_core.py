@@ -93,7 +93,7 @@ def test_choice_keeps_the_better_method_and_reports_it():
     elif acc["softkmeans"] < acc["protonet"]:
         assert ch.method == "protonet"
     assert ch.message().startswith("Using prototypes")
-    assert "points on your labels" in ch.message()
+    assert "on your labels" in ch.message()
     assert ch.threshold is not None and 0 < ch.threshold < 1
 
 

@@ -64,6 +64,8 @@ class ModelChoice:
         g = self.gain_points
         if g is None:
             return f"Using {self.title} ({self.reason})"
+        if abs(g) < 0.5:
+            return f"Using {self.title}: as accurate on your labels, with more likely answers"
         return f"Using {self.title}: {g:+.0f} points on your labels"
 
 
