@@ -260,6 +260,18 @@ def render() -> None:
                 L.append(f"| {name} | {k} | {p['acc']:.1f} ± {p['ci']:.1f} | {s['acc']:.1f} ± {s['ci']:.1f} | "
                          f"**{a['acc']:.1f} ± {a['ci']:.1f}** | {a['acc'] - p['acc']:+.1f} | {a['acc'] - s['acc']:+.1f} | "
                          f"{a['ece']:.1f} / {s['ece']:.1f} |")
+        # the rule for making ``auto`` the default (issue 15): clothing17 within 1 point of today's
+        # default at 1 and 5 shots, and the far domain never more than 1 point below plain ProtoNet
+        c_ok = all(abs(rows[("clothing17", k, "auto")]["acc"] - rows[("clothing17", k, "softkmeans")]["acc"]) <= 1
+                   for k in (1, 5) if ("clothing17", k, "auto") in rows)
+        worst = min((rows[("pbc_blood_cells", k, "auto")]["acc"] - rows[("pbc_blood_cells", k, "protonet")]["acc"], k)
+                    for k in (1, 2, 3, 4, 5) if ("pbc_blood_cells", k, "auto") in rows)
+        verdict = "met" if c_ok and worst[0] >= -1 else "NOT met"
+        L += ["", f"Rule for making `auto` the default (clothing17 within 1 point of `softkmeans` at 1 and 5 shots: "
+              f"{'yes' if c_ok else 'no'}; far domain never more than 1 point below `protonet`: worst "
+              f"{worst[0]:+.1f} at {worst[1]} shots): **{verdict}**"
+              + (", so the default stays `softkmeans` and `auto` is an option (*Auto* in the method box, "
+                 "`--method auto`)." if verdict != "met" else ".")]
         L.append("")
     u = data.get("user")
     if u:

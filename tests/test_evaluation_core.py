@@ -152,3 +152,25 @@ def test_pca_map_separates_clusters_and_skips_rows_without_embedding():
     assert xy.shape == (60, 2) and np.isnan(xy[3]).all()
     a, b = xy[(y == 0) & have, 0], xy[(y == 1) & have, 0]
     assert a.max() < b.min() or b.max() < a.min()
+
+
+def test_fewlens_eval_runs_the_auto_choice_per_episode(capsys, data_dir):
+    import json
+
+    from core.cli import main
+    from core.episodes import FolderDataset, evaluate, sample_episodes
+
+    args = ["eval", "--dataset", str(data_dir / "clothing_mini"), "--ways", "3", "--shots", "2", "--queries", "3",
+            "--episodes", "10", "--adapt", "off", "--json"]
+    assert main(args + ["--method", "auto"]) == 0
+    auto = json.loads(capsys.readouterr().out)
+    assert auto["method"] == "auto" and auto["transductive"]
+    # the same episodes, choosing from each support set with choose_model directly
+    from core.commands.predict import embed_with_progress
+    from core.embedder import Embedder
+
+    ds = FolderDataset.from_folder(data_dir / "clothing_mini")
+    ds, feats = ds.with_embeddings(embed_with_progress(ds.paths, Embedder(device="cpu")).embeddings)
+    eps = sample_episodes(ds.labels, 3, 2, 3, 10, seed=0)
+    direct = evaluate(feats, eps, lambda: get_method("auto"))
+    assert auto["accuracy_pct"] == pytest.approx(round(direct.accuracy, 3))
