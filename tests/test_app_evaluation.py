@@ -51,7 +51,7 @@ def window(qtbot, tmp_path, monkeypatch):
     drop = [int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[4:]]
     s.set_labels(drop, None)
     s.set_method("protonet")
-    qtbot.waitUntil(lambda: estimate_in(w), timeout=30_000)
+    qtbot.waitUntil(lambda: estimate_in(w), timeout=120_000)
     yield w
     w.close()
 
@@ -84,7 +84,7 @@ def test_clicking_a_confusion_cell_shows_exactly_those_images(qtbot, window):
     # an image of a hat labeled "Shoes": its cell is (Shoes, predicted Hat)
     wrong = int(s.ids[np.flatnonzero(s.labels == hat.id)[0]])
     s.set_labels([wrong], shoes.id)
-    qtbot.waitUntil(lambda: estimate_in(window), timeout=30_000)
+    qtbot.waitUntil(lambda: estimate_in(window), timeout=120_000)
     pred = brute_force_predictions(s, "protonet")
     view = window.evaluation.show_view()
     qtbot.waitExposed(view)
@@ -117,7 +117,7 @@ def test_the_chosen_method_is_reported(qtbot, window):
     assert k >= 0
     window.method_combo.setCurrentIndex(k)
     assert s.method == "auto"
-    qtbot.waitUntil(lambda: estimate_in(window) and s.pred.chosen is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: estimate_in(window) and s.pred.chosen is not None, timeout=120_000)
     msg = s.pred.chosen.message()
     assert msg.startswith("Using prototypes") and "on your labels" in msg
     assert msg in window.evaluation.status.text()
