@@ -112,6 +112,10 @@ class EvaluationService(QObject):
 
     def start_now(self) -> None:
         s = self.session
+        if s.pending_embeddings:
+            # images are still being analysed (an import): the estimate would be outdated at once,
+            # and its NumPy work would compete with the import for the CPU; the last vector reschedules
+            return
         if self.job is not None:
             self.job.cancel()
             self._timer.start()  # start once the cancelled one has let go of the thread
