@@ -57,9 +57,9 @@ class FilterBar(QFrame):
 
     def show_filter(self, f: GalleryFilter, class_name: str | None = None) -> None:
         """Reflect ``f`` in the buttons (without emitting)."""
-        if f.kind == "class":
+        if f.kind in ("class", "ids"):
             self._class_filter = f
-            self.class_button.setText(f"Class: {class_name or '?'}")
+            self.class_button.setText(f.title if f.kind == "ids" else f"Class: {class_name or '?'}")
             self.class_button.show()
             self.class_button.setChecked(True)
         else:

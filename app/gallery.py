@@ -39,8 +39,11 @@ _NAV_KEYS = frozenset({Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.
 
 @dataclass(frozen=True)
 class GalleryFilter:
-    kind: str = "all"  # all | labeled | unlabeled | review | unknown | class
+    kind: str = "all"  # all | labeled | unlabeled | review | unknown | class | ids
     class_id: int | None = None
+    #: kind "ids": exactly these images, in this order (a confusion cell, map selection, suggestions)
+    ids: tuple = ()
+    title: str = ""
 
 
 class GalleryModel(QAbstractListModel):
@@ -119,6 +122,8 @@ class GalleryModel(QAbstractListModel):
             pred = np.flatnonzero((labels == UNLABELED) & (top == cid) & ~s.unknown)
             pred = pred[np.argsort(-conf[pred], kind="stable")]
             return np.concatenate([labeled, pred])
+        if kind == "ids":
+            return s.rows_of(self.filter.ids)
         raise ValueError(f"unknown filter {kind!r}")
 
     def refilter(self) -> None:

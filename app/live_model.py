@@ -127,6 +127,8 @@ class PredictionState:
     auto_threshold: float | None = None
     #: the project's temperature factor on the method's probabilities (1.0: the shipped fit alone)
     confidence_factor: float = 1.0
+    #: the method ``auto`` chose for these labels (core.evaluation.choice.ModelChoice), else None
+    chosen: object = None
 
     @classmethod
     def empty(cls, n: int, generation: int = 0) -> "PredictionState":
@@ -359,4 +361,5 @@ def fit_predict(
     top = np.where(have, class_ids[col], UNLABELED)
     t2 = time.perf_counter()
     return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
-                           confidence_factor=float(confidence_factor))
+                           confidence_factor=float(confidence_factor),
+                           chosen=getattr(method, "choice", None))

@@ -36,6 +36,7 @@ from .adapter import AdaptJob, BackboneAdapter
 from .camera_panel import CameraPanel
 from .classes_panel import ClassesPanel
 from .detail_view import DetailView
+from .evaluation_controller import EvaluationController
 from .filter_bar import FilterBar
 from .gallery import GalleryFilter, GalleryModel, GalleryView
 from .help import HelpDialog
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status()
+        # accuracy estimate, Evaluation view, "Label next" (issue 15): app/evaluation_controller.py
+        self.evaluation = EvaluationController(self)
 
         self._status_timer = QTimer(self, singleShot=True, interval=80)
         self._status_timer.timeout.connect(self._update_status)
@@ -383,6 +386,7 @@ class MainWindow(QMainWindow):
         session.predictionsChanged.connect(self._sync_threshold)
         session.featuresChanged.connect(self._schedule_status)
         self.adapter = BackboneAdapter(session, self._start, self._adapt_blocked, self)
+        self.evaluation.set_session(session)
         self.adapter.jobStarted.connect(self._schedule_status)
         self.adapter.jobFinished.connect(self._adapt_done)
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
@@ -1097,6 +1101,7 @@ class MainWindow(QMainWindow):
         self.camera_panel.shutdown()  # first: what it captured is added before the project closes
         if self.adapter is not None:
             self.adapter.shutdown()
+        self.evaluation.shutdown()
         for job in list(self.jobs):
             job.cancel()
         if self._detail_job is not None:

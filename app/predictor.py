@@ -111,8 +111,9 @@ class LivePredictor(QObject):
                 quick = recalibrated(state, self._factor, labels)
                 quick.preview = True
                 self._emit(self.finished, quick)
-                factor = project_confidence_factor(method, data, have, labels, adapted=cal is not None,
-                                                   cancel=self._superseded)
+                # "auto" already fitted its temperature by cross-validation on these labels
+                factor = 1.0 if state.chosen is not None else project_confidence_factor(
+                    method, data, have, labels, adapted=cal is not None, cancel=self._superseded)
                 if self._superseded():
                     continue
                 self._factor = factor

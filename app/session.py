@@ -596,6 +596,8 @@ class ProjectSession(QObject):
             return  # rows were removed/reordered meanwhile; a newer request is already queued
         if state.auto_threshold is None and state.preview:
             state.auto_threshold = self.pred.auto_threshold  # keep the last estimate during a preview
+        if state.chosen is None and state.preview:
+            state.chosen = self.pred.chosen
         self.pred = state
         self._grow_predictions(len(self.ids))  # rows appended since the request: no prediction yet
         self._apply_threshold()

@@ -51,7 +51,8 @@ ADAPTED_TEMPERATURE_SCALE = 0.9
 
 def adapted_method_kwargs(method: str) -> dict:
     """Settings for ``get_method(method, **kw)`` when it runs on adapted features."""
-    return {"temperature_scale": ADAPTED_TEMPERATURE_SCALE} if method == "softkmeans" else {}
+    # ``auto`` forwards it to its softkmeans candidate
+    return {"temperature_scale": ADAPTED_TEMPERATURE_SCALE} if method in ("softkmeans", "auto") else {}
 
 
 @dataclass(frozen=True)

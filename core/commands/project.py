@@ -4,6 +4,7 @@
     fewlens project info my.fewlens [--json]
     fewlens project locate my.fewlens --in moved_photos/
     fewlens project recover damaged.fewlens salvaged.fewlens
+    fewlens project evaluate my.fewlens [--json]     (core/commands/project_evaluate.py)
 
 ``create``: every subfolder of ``photos/`` becomes a class and its images (recursively) are
 labeled with it; images directly in ``photos/`` are added unlabeled.  ``--embed`` also
@@ -70,6 +71,10 @@ def register(subparsers) -> None:
     loc.add_argument("path", type=Path, metavar="PATH")
     loc.add_argument("--in", dest="folder", required=True, type=Path, metavar="DIR", help="where the images are now")
     loc.set_defaults(func=run_locate)
+
+    from .project_evaluate import add_parser as add_evaluate
+
+    add_evaluate(sub)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ METHODS: dict[str, str] = {
     "linear_probe": "core.methods.transfer:LinearProbe",
     "finetune": "core.methods.transfer:FineTune",
     "softkmeans": "core.methods.transductive:SoftKMeansProtoNet",
+    "auto": "core.methods.auto:AutoMethod",
 }
 
 DEFAULT_METHOD = "softkmeans"
