@@ -59,6 +59,10 @@ def register(subparsers) -> None:
     loc.add_argument("--in", dest="folder", required=True, type=Path, metavar="DIR", help="where the images are now")
     loc.set_defaults(func=run_locate)
 
+    from .project_labels import register_labels  # export-labels / import-labels (core.labels_io)
+
+    register_labels(sub)
+
 
 # ---------------------------------------------------------------------------------------------
 
