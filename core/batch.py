@@ -98,8 +98,9 @@ def csv_header(top_k: int) -> list[str]:
     return cols + ["backbone", "method", "error"]
 
 
-def _row(path: str, probs: np.ndarray, classes: list[str], threshold: float, k: int, backbone: str,
-         method: str) -> list[str]:
+def format_row(path: str, probs: np.ndarray, classes: list[str], threshold: float, k: int, backbone: str,
+               method: str) -> list[str]:
+    """One prediction as CSV cells (core.distributed writes the same cells)."""
     order = np.argsort(-probs, kind="stable")[:k]
     conf = float(probs[order[0]])
     row = [path, classes[order[0]], f"{conf:.4f}", "1" if conf < threshold else "0"]
@@ -108,7 +109,7 @@ def _row(path: str, probs: np.ndarray, classes: list[str], threshold: float, k: 
     return row + [backbone, method, ""]
 
 
-def _error_row(path: str, reason: str, k: int, backbone: str, method: str) -> list[str]:
+def format_error_row(path: str, reason: str, k: int, backbone: str, method: str) -> list[str]:
     return [path, "", "", "", *([""] * (2 * k)), backbone, method, reason]
 
 
@@ -287,11 +288,11 @@ def predict_to_csv(
             i = 0
             for s in ready:
                 if s.error is None:
-                    writer.writerow(_row(str(s.path), probs[i], classes, threshold, k, backbone, method))
+                    writer.writerow(format_row(str(s.path), probs[i], classes, threshold, k, backbone, method))
                     i += 1
                     summary.predicted += 1
                 else:
-                    writer.writerow(_error_row(str(s.path), s.error.reason, k, backbone, method))
+                    writer.writerow(format_error_row(str(s.path), s.error.reason, k, backbone, method))
                     summary.n_errors += 1
                     if len(summary.errors) < MAX_LISTED_ERRORS:
                         summary.errors.append(s.error)
@@ -350,6 +351,8 @@ __all__ = [
     "DEFAULT_TOP_K",
     "count_image_files",
     "csv_header",
+    "format_error_row",
+    "format_row",
     "iter_image_files",
     "predict_to_csv",
     "read_done_paths",
