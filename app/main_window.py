@@ -45,6 +45,7 @@ from .import_report import ImportReport
 from .live_model import UNLABELED, auto_threshold_help
 from .reliability import one_class_hint, project_open_failed
 from .session import ProjectSession, recent_projects, remember_project
+from . import labels_actions
 from .task_banner import TaskBanner
 from .theme import icon
 from .welcome import WelcomeDialog
@@ -227,6 +228,13 @@ class MainWindow(QMainWindow):
         self.act_locate = self._action("&Locate missing files…", self.locate_missing, None,
                                        "Relink images whose files moved, by their content")
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # batch prediction and the labeled dataset out/in (issue 16): app/batch_dialog.py, app/labels_actions.py
+        self.act_predict_folder = self._action("&Predict folder…", self.predict_folder_dialog, None,
+                                               "Predict every image in folders into a CSV file, in the background")
+        self.act_export_labels = self._action("&Export labels…", lambda: labels_actions.export_labels_dialog(self), None,
+                                              "Write the labeled images as one folder per class plus labels.csv")
+        self.act_import_labels = self._action("&Import labels…", lambda: labels_actions.import_labels_dialog(self), None,
+                                              "Add the images of a labels.csv to this project, labeled")
         self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
         self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
@@ -265,6 +273,10 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_add_folder)
         f.addAction(self.act_add_images)
         f.addAction(self.act_locate)
+        f.addSeparator()
+        f.addAction(self.act_predict_folder)
+        f.addAction(self.act_export_labels)
+        f.addAction(self.act_import_labels)
         f.addSeparator()
         f.addAction(self.act_quit)
         e = mb.addMenu("&Edit")
@@ -497,7 +509,8 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         has = self.session is not None
         for a in (self.act_save_as, self.act_add_folder, self.act_add_images, self.act_locate, self.act_accept,
-                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt):
+                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt,
+                  self.act_predict_folder, self.act_export_labels, self.act_import_labels):
             a.setEnabled(has)
 
     # ================================================================== jobs
@@ -634,11 +647,11 @@ class MainWindow(QMainWindow):
             return False
         return None
 
-    def import_paths(self, paths: list[Path]) -> ImportJob | None:
+    def import_paths(self, paths: list[Path], ask_subfolders: bool = True) -> ImportJob | None:
         if self.session is None:
             return None
         paths = [Path(p) for p in paths]
-        names = subfolder_names(paths)
+        names = subfolder_names(paths) if ask_subfolders else []
         use_labels = False
         if names:
             answer = self.ask_use_subfolders(names)
@@ -687,6 +700,16 @@ class MainWindow(QMainWindow):
         folder = file_dialogs.get_existing_directory(self, "Add a folder of images")
         if folder:
             self.import_paths([Path(folder)])
+
+    def predict_folder_dialog(self, folders=None):
+        """File -> Predict folder…: a modeless dialog (app/batch_dialog.py); returns it (tests drive it)."""
+        from .batch_dialog import PredictFolderDialog
+
+        dlg = PredictFolderDialog(self)
+        dlg.add_folders(folders or [])
+        dlg.import_requested.connect(lambda folders: self.import_paths(folders, ask_subfolders=False))  # unlabeled
+        dlg.show()
+        return dlg
 
     def add_images_dialog(self) -> None:
         patterns = " ".join(f"*{e}" for e in sorted(_image_suffixes()))

@@ -365,8 +365,8 @@ class ProjectSession(QObject):
         self._labels_changed(rows)
         return prev
 
-    def apply_labels(self, labels: dict[int, int | None]) -> dict[int, int | None]:
-        prev = self.project.apply_labels(labels)
+    def apply_labels(self, labels: dict[int, int | None], labeled_by: str = "user") -> dict[int, int | None]:
+        prev = self.project.apply_labels(labels, labeled_by=labeled_by)
         known = {c.id for c in self.classes}
         rows = []
         for img_id, cid in labels.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand
 
 from core.errors import FewLensError
-from core.project import DeletedClass
+from core.project import LABELED_BY_PREDICTION, DeletedClass
 
 from .session import ProjectSession
 
@@ -73,7 +73,7 @@ class AcceptPredictionsCommand(_SessionCommand):
         self.previous: dict[int, int | None] = {}
 
     def _redo(self, first: bool) -> None:
-        self.previous = self.session.apply_labels(self.predictions)
+        self.previous = self.session.apply_labels(self.predictions, labeled_by=LABELED_BY_PREDICTION)
 
     def _undo(self) -> None:
         self.session.apply_labels(self.previous)

@@ -10,7 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Issue order: engine (speed, ingest, accuracy per backbone), meta-learning, accuracy push, app, store.
-ORDER = ["embedding", "ingest", "core_eval", "meta", "accuracy", "gui", "project", "evaluation"]
+ORDER = ["embedding", "ingest", "core_eval", "meta", "accuracy", "gui", "project", "evaluation", "batch",
+         "calibration", "readapt", "camera", "backbones"]
 
 HEADER = """# FewLens benchmarks
 

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "core.commands.lake",
     "core.commands.project",
     "core.commands.camera",
+    "core.commands.distributed",
 ]
 # Commands from other packages (the desktop app's `gui`) plug in through this entry-point group,
 # so the engine never imports them by name.

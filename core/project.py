@@ -38,6 +38,7 @@ Public API (the GUI's undo stack is built on the "returns what is needed to undo
     p.set_labels(image_ids, class_id | None) -> {image_id: previous class_id | None}
     p.apply_labels({image_id: class_id | None})           # undo/redo of set_labels
     p.labels() -> {image_id: class_id}                    # labeled images only
+    p.label_sources() -> {image_id: 'user'|'prediction'}  # who set each label (format 2)
     # settings (JSON values)
     p.get_setting(key, default=None), p.set_setting(key, value), p.settings() -> dict
     # embeddings: core.embedding_cache.EmbeddingCache on the project file (pass it to
@@ -94,7 +95,7 @@ from .errors import Cancelled, ProjectError
 from .project_repair import check_project, damaged
 from .walk import entry_is_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PROJECT_SUFFIX = ".fewlens"
 # PRAGMA application_id: marks the SQLite file as a FewLens project ("FwLn").
 APPLICATION_ID = 0x46774C6E
@@ -130,7 +131,8 @@ CREATE TABLE images (
     hash     TEXT NOT NULL,          -- core.images.file_hash of the bytes
     size     INTEGER,                -- bytes; lets locate() hash only same-size candidates
     class_id INTEGER REFERENCES classes (id) ON DELETE SET NULL,
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    labeled_by TEXT                  -- who set class_id: 'user' | 'prediction' (accepted); format 2
 );
 CREATE INDEX images_hash ON images (hash);
 CREATE INDEX images_class ON images (class_id);
@@ -140,6 +142,26 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 # Schema migrations: MIGRATIONS[v] upgrades a version-v file to v+1 inside one transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+# Label provenance (format 2): a label typed by the user, or a prediction the user accepted.
+LABELED_BY_USER = "user"
+LABELED_BY_PREDICTION = "prediction"
+
+
+def _migrate_1_add_labeled_by(con: sqlite3.Connection) -> None:
+    # Format 1 did not record provenance; its labels were all set by hand or from class folders.
+    con.execute("ALTER TABLE images ADD COLUMN labeled_by TEXT")
+    con.execute("UPDATE images SET labeled_by = ? WHERE class_id IS NOT NULL", (LABELED_BY_USER,))
+
+
+MIGRATIONS[1] = _migrate_1_add_labeled_by
+
+
+class LabelChange(dict):
+    """``{image_id: previous class_id}`` plus ``.labeled_by`` ``{image_id: previous provenance}``,
+    so ``apply_labels(change)`` restores both."""
+
+    labeled_by: dict[int, str | None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +193,7 @@ class RemovedImage:
     size: int | None
     class_id: int | None
     added_at: float
+    labeled_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -868,7 +891,7 @@ class Project:
                 removed += [
                     RemovedImage(*r)
                     for r in con.execute(
-                        f"SELECT id, path, hash, size, class_id, added_at FROM images WHERE id IN ({marks})", chunk
+                        f"SELECT id, path, hash, size, class_id, added_at, labeled_by FROM images WHERE id IN ({marks})", chunk
                     )
                 ]
                 con.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
@@ -881,9 +904,11 @@ class Project:
         with self._write() as con:
             class_ids = {r[0] for r in con.execute("SELECT id FROM classes")}
             con.executemany(
-                "INSERT OR REPLACE INTO images (id, path, hash, size, class_id, added_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO images (id, path, hash, size, class_id, added_at, labeled_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.id, r.stored_path, r.hash, r.size, r.class_id if r.class_id in class_ids else None, r.added_at)
+                    (r.id, r.stored_path, r.hash, r.size, r.class_id if r.class_id in class_ids else None, r.added_at,
+                     r.labeled_by if r.class_id in class_ids else None)
                     for r in removed
                 ],
             )
@@ -1109,43 +1134,61 @@ class Project:
 
     # -- labels -------------------------------------------------------------------------------
 
-    def set_labels(self, image_ids: Iterable[int], class_id: int | None) -> dict[int, int | None]:
-        """Label (or unlabel with ``None``) images.  Returns each image's previous class id,
-        so ``apply_labels(previous)`` undoes it."""
+    def set_labels(self, image_ids: Iterable[int], class_id: int | None,
+                   labeled_by: str = LABELED_BY_USER) -> LabelChange:
+        """Label (or unlabel with ``None``) images.  Returns each image's previous class id
+        (and provenance), so ``apply_labels(previous)`` undoes it."""
         id_list = list(dict.fromkeys(int(i) for i in image_ids))
         prev: dict[int, int | None] = {}
+        prev_by: dict[int, str | None] = {}
+        source = None if class_id is None else labeled_by
         with self._write() as con:
             if class_id is not None and con.execute("SELECT 1 FROM classes WHERE id = ?", (class_id,)).fetchone() is None:
                 raise ProjectError(self.path, f"no class with id {class_id}")
             for i in range(0, len(id_list), 500):
                 chunk = id_list[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                prev.update(con.execute(f"SELECT id, class_id FROM images WHERE id IN ({marks})", chunk).fetchall())
-                con.execute(f"UPDATE images SET class_id = ? WHERE id IN ({marks})", (class_id, *chunk))
-        return {i: prev[i] for i in id_list if i in prev}
+                for i, c, by in con.execute(f"SELECT id, class_id, labeled_by FROM images WHERE id IN ({marks})", chunk):
+                    prev[i], prev_by[i] = c, by
+                con.execute(f"UPDATE images SET class_id = ?, labeled_by = ? WHERE id IN ({marks})",
+                            (class_id, source, *chunk))
+        return _change(prev, prev_by, id_list)
 
-    def apply_labels(self, labels: Mapping[int, int | None]) -> dict[int, int | None]:
+    def apply_labels(self, labels: Mapping[int, int | None], labeled_by: str = LABELED_BY_USER) -> LabelChange:
         """Set each image's label individually (undo/redo of ``set_labels``).  Labels pointing
-        at a class that no longer exists become ``None``.  Returns the previous labels."""
+        at a class that no longer exists become ``None``.  Provenance comes from
+        ``labels.labeled_by`` when ``labels`` is a LabelChange (undo), else ``labeled_by``.
+        Returns the previous labels."""
         wanted = {int(i): c for i, c in labels.items()}
+        given_by = getattr(labels, "labeled_by", None)
         ids = list(wanted)
         prev: dict[int, int | None] = {}
+        prev_by: dict[int, str | None] = {}
         with self._write() as con:
             class_ids = {r[0] for r in con.execute("SELECT id FROM classes")}
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
-                q = f"SELECT id, class_id FROM images WHERE id IN ({','.join('?' * len(chunk))})"
-                prev.update(con.execute(q, chunk).fetchall())
-            con.executemany(
-                "UPDATE images SET class_id = ? WHERE id = ?",
-                [(c if c in class_ids else None, i) for i, c in wanted.items() if i in prev],
-            )
-        return {i: prev[i] for i in ids if i in prev}
+                q = f"SELECT id, class_id, labeled_by FROM images WHERE id IN ({','.join('?' * len(chunk))})"
+                for i, c, by in con.execute(q, chunk):
+                    prev[i], prev_by[i] = c, by
+            rows = []
+            for i, c in wanted.items():
+                if i in prev:
+                    c = c if c in class_ids else None
+                    by = (given_by.get(i) if given_by is not None else labeled_by) if c is not None else None
+                    rows.append((c, by, i))
+            con.executemany("UPDATE images SET class_id = ?, labeled_by = ? WHERE id = ?", rows)
+        return _change(prev, prev_by, ids)
 
     @_reads
     def labels(self) -> dict[int, int]:
         """``{image_id: class_id}`` for every labeled image."""
         return dict(self._conn().execute("SELECT id, class_id FROM images WHERE class_id IS NOT NULL ORDER BY id"))
+
+    def label_sources(self) -> dict[int, str]:
+        """``{image_id: 'user' | 'prediction'}`` for every labeled image (who set the label)."""
+        q = "SELECT id, COALESCE(labeled_by, ?) FROM images WHERE class_id IS NOT NULL ORDER BY id"
+        return dict(self._conn().execute(q, (LABELED_BY_USER,)))
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -1172,6 +1215,12 @@ class Project:
         return dict(self._conn().execute("SELECT key, value FROM meta"))
 
 
+def _change(prev: dict, prev_by: dict, ids: list[int]) -> LabelChange:
+    out = LabelChange((i, prev[i]) for i in ids if i in prev)
+    out.labeled_by = {i: prev_by[i] for i in out}
+    return out
+
+
 _OPEN_TOKEN = object()
 
 __all__ = [
@@ -1179,6 +1228,9 @@ __all__ = [
     "ClassInfo",
     "DeletedClass",
     "ImageRecord",
+    "LABELED_BY_PREDICTION",
+    "LABELED_BY_USER",
+    "LabelChange",
     "PALETTE",
     "PROJECT_SUFFIX",
     "Project",

@@ -71,6 +71,9 @@ def register(subparsers) -> None:
                    help="mark predictions with confidence below T (0-1) as unknown (default 0: never)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"], dest="fmt")
     p.add_argument("--top", type=int, default=3, metavar="K", help="also show the K most likely classes (table)")
+    from .predict_csv import add_arguments as add_stream_arguments  # -o OUT.csv --resume (core.batch)
+
+    add_stream_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -137,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
     from ..embedder import Embedder
     from ..methods import check_embedding_level, get_method
 
+    if getattr(args, "output", None) is not None:  # streaming to a file: core.batch
+        from .predict_csv import run as run_streaming
+
+        return run_streaming(args)
     if not 0.0 <= args.threshold <= 1.0:
         raise FewLensError(f"--threshold must be between 0 and 1, not {args.threshold}")
     classes = support_classes(args.support)

@@ -75,6 +75,9 @@ def register(subparsers) -> None:
     from .project_evaluate import add_parser as add_evaluate
 
     add_evaluate(sub)
+    from .project_labels import register_labels  # export-labels / import-labels (core.labels_io)
+
+    register_labels(sub)
 
 
 # ---------------------------------------------------------------------------------------------
