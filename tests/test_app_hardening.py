@@ -136,10 +136,10 @@ def test_one_class_labeled_warns_in_the_status_bar(qtbot, window, tmp_path):
     window.import_paths([photos])
     qtbot.waitUntil(lambda: len(window.session) == 6 and not window.jobs, timeout=60_000)
     window._update_status()
-    assert "only one class labeled" in window.status_counts.text()
+    assert "one class labeled" in window.status_counts.text()
     assert "second class" in window.status_counts.toolTip()
     window.add_class("Other")
     s = window.session
     s.set_labels([int(s.ids[0])], s.classes[-1].id)
     window._update_status()
-    assert "only one class" not in window.status_counts.text()
+    assert "one class labeled" not in window.status_counts.text()
