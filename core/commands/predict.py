@@ -72,21 +72,10 @@ def register(subparsers) -> None:
 
 
 def support_classes(root: Path) -> dict[str, list[Path]]:
-    """``root/<class>/**/<image>`` -> {class: [images]}; folders without images are skipped."""
-    if not root.is_dir():
-        raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
-    classes = {}
-    for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")):
-        files = find_images(d)
-        if files:
-            classes[d.name] = files
-    if not classes:
-        raise FewLensError(f"{root}: no class subfolders with images (put each class's examples in its own folder)")
-    loose = find_images(root, recursive=False)
-    if loose:
-        print(f"fewlens: ignoring {len(loose)} image(s) directly in {root}: examples go in a folder named "
-              "after their class", file=sys.stderr)
-    return classes
+    """``root/<class>/**/<image>`` -> {class: [images]} (core.class_folders)."""
+    from ..class_folders import read_class_folders
+
+    return read_class_folders(root)
 
 
 def _progress_bar(desc: str):
