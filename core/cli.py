@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "core.commands.metatrain",
     "core.commands.lake",
     "core.commands.project",
+    "core.commands.export",
 ]
 # Commands from other packages (the desktop app's `gui`) plug in through this entry-point group,
 # so the engine never imports them by name.

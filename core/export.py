@@ -11,6 +11,7 @@ or a cancel never leaves a half-written model under the user's name.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import tempfile
@@ -64,7 +65,8 @@ def build_graph(rec: Recognizer):
     from .preprocess import _affine
 
     check_exportable(rec)
-    backbone = rec.adapted.model if rec.adapted is not None else rec.spec.build_torch()
+    # a copy: moving the adapted network to the CPU for export must not move the app's one
+    backbone = copy.deepcopy(rec.adapted.model) if rec.adapted is not None else rec.spec.build_torch()
     backbone = backbone.float().eval().cpu()
     scale, offset = _affine(tuple(rec.contract.mean), tuple(rec.contract.std))
 

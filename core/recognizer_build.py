@@ -130,11 +130,17 @@ Progress = Callable[[str, int, int], None]
 
 def build_recognizer(source, *, backbone: str | None = None, method: str | None = None, adapt: str | None = None,
                      threshold: float | None = None, device: str = "cpu", progress: Progress | None = None,
-                     cancel: Callable[[], bool] | None = None, errors: list | None = None) -> Recognizer:
+                     cancel: Callable[[], bool] | None = None, errors: list | None = None,
+                     adapt_settings=None, adapted=None) -> Recognizer:
     """Fit a Recognizer on ``source`` (Project, ``.fewlens`` path, folder-per-class path or LabeledSet).
 
     Arguments override the project's settings.  ``progress(stage, done, total)``; ``cancel()`` True
     raises Cancelled.  Unreadable files are skipped (appended to ``errors`` as ImageError).
+    ``adapt_settings``: a ``core.adaptation.AdaptationSettings`` (default: the measured recipe).
+    ``adapted``: an AdaptedBackbone already fitted to these labels (saved with the project, or built
+    for another method): used as is instead of adapting again.
+    The returned recognizer's ``extra["features"]`` maps every embedded file to the vector the
+    method saw (adapted when adapted), so callers predicting the pool need not embed it again.
     """
     from . import __version__
     from .backbones import DEFAULT_BACKBONE, get_backbone
@@ -158,7 +164,8 @@ def build_recognizer(source, *, backbone: str | None = None, method: str | None 
 
     embedder = Embedder(spec, device=device)
     sup_paths = [p for p, _ in ls.support]
-    paths = sup_paths + [p for p in ls.pool if p not in set(sup_paths)]
+    seen = set(sup_paths)
+    paths = sup_paths + [p for p in dict.fromkeys(ls.pool) if p not in seen]
     if ls.cache is not None:
         res = embed_files(paths, embedder, cache=ls.cache, progress=report("embedding"), cancel=cancel)
     else:
@@ -173,19 +180,24 @@ def build_recognizer(source, *, backbone: str | None = None, method: str | None 
     counts = np.bincount(y, minlength=len(ls.classes))
     if (counts == 0).any():
         bad = ls.classes[int(np.flatnonzero(counts == 0)[0])].name
-        raise ImageError(ls.source, f"no readable labeled images for class {bad!r}")
+        if (ls.source / bad).is_dir():  # a folder-per-class set: name the class's folder
+            raise ImageError(ls.source / bad, "no readable example images for this class")
+        raise ImageError(ls.source, f"class {bad!r}: none of its labeled images can be read")
     frozen_sup = res.matrix([p for p, _ in support])
     frozen_pool = res.matrix(pool) if pool else None
 
-    adapted = None
-    if decide_adapt(adapt or ls.adapt, spec.id, counts):
-        from .adaptation import adapt_backbone
+    if adapted is not None and adapted.spec.id != spec.id:
+        raise FewLensError(f"the adapted backbone was made from {adapted.spec.id}, not {spec.id}")
+    if adapted is None and decide_adapt(adapt or ls.adapt, spec.id, counts):
+        from .adaptation import AdaptationSettings, adapt_backbone
         from .images import load_image
 
         images = [load_image(p, min_side=spec.resize_size) for p, _ in support]
         center = frozen_sup if frozen_pool is None else np.concatenate([frozen_sup, frozen_pool])
-        adapted = adapt_backbone(spec.id, images, y, center_embeddings=center, device=embedder.device,
+        adapted = adapt_backbone(spec.id, images, y, center_embeddings=center,
+                                 settings=adapt_settings or AdaptationSettings(), device=embedder.device,
                                  progress=report("adapting the backbone"), cancel=cancel)
+    if adapted is not None:
         res_a = embed_files([p for p, _ in support] + pool, adapted, cache=None,
                             progress=report("embedding with the adapted backbone"), cancel=cancel)
         if len(res_a.embeddings) < len(support) + len(pool):  # changed on disk meanwhile: keep what embeds
@@ -195,8 +207,10 @@ def build_recognizer(source, *, backbone: str | None = None, method: str | None 
             y = np.asarray([c for _, c in support], np.int64)
         feats_sup = res_a.matrix([p for p, _ in support])
         feats_pool = res_a.matrix(pool) if pool else None
+        features = res_a.embeddings
     else:
         feats_sup, feats_pool = frozen_sup, frozen_pool
+        features = res.embeddings
     if cancel is not None and cancel():
         raise Cancelled("cancelled")
 
@@ -228,7 +242,7 @@ def build_recognizer(source, *, backbone: str | None = None, method: str | None 
     contract = InputContract(spec.input_size, spec.resize_size, tuple(spec.mean), tuple(spec.std))
     return Recognizer(list(ls.classes), head, contract, float(threshold), provenance,
                       adapted if adapted is not None else embedder, spec=spec, method=fitted, adapted=adapted,
-                      extra={"errors": errors})
+                      extra={"errors": errors, "features": features, "device_label": embedder.device_label})
 
 
 __all__ = ["ADAPT_CHOICES", "DEFAULT_THRESHOLD", "LabeledSet", "build_recognizer", "check_method", "decide_adapt",

@@ -1,9 +1,12 @@
 """``fewlens predict``: label a few examples per class (one folder each), predict the rest.
 
     fewlens predict --support examples/ --images photos/ new.jpg [--format table|csv|json]
+    fewlens predict --project my.fewlens --images photos/
+    fewlens predict --model model.onnx --images photos/
 
 ``examples/`` holds one subfolder per class.  Embeddings go through the user
-embedding cache, so predicting again (or with another method) is instant.
+embedding cache, so predicting again (or with another method) is instant.  All three build or
+load a :class:`core.recognizer.Recognizer` (core.recognizer_build) and predict with it.
 """
 
 from __future__ import annotations
@@ -42,30 +45,31 @@ def add_adapt_argument(p) -> None:
 
 def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:
     """Whether --adapt CHOICE adapts this backbone; 'on' with a backbone that cannot adapt is an error."""
-    from ..adaptation import can_adapt
+    from ..recognizer_build import decide_adapt
 
-    if choice == "off":
-        return False
-    if not can_adapt(backbone):
-        if choice == "on":
-            raise FewLensError(f"--adapt on: backbone {backbone} cannot be adapted (only the MobileNetV2 backbones)")
-        return False
-    return choice == "on" or enough_labels
+    return decide_adapt(choice, backbone, np.array([5, 5]) if enough_labels else np.array([0, 0]))
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="predict classes for images from a few labeled examples",
-        description="Fit a few-shot method on labeled examples (SUPPORT/<class>/<images>) and predict "
-        "the class of every image in PATH... (files or folders).",
+        description="Fit a few-shot method on labeled examples (SUPPORT/<class>/<images>, or a project's "
+        "labels), or load a model exported by `fewlens export`, and predict the class of every image in "
+        "PATH... (files or folders).",
     )
-    p.add_argument("--support", required=True, type=Path, metavar="DIR", help="folder with one subfolder per class")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--support", type=Path, metavar="DIR", help="folder with one subfolder per class")
+    src.add_argument("--project", type=Path, metavar="P", help="a .fewlens project: its classes, labels and settings")
+    src.add_argument("--model", type=Path, metavar="M", help="a model exported by `fewlens export` (.onnx)")
     p.add_argument("--images", required=True, nargs="+", type=Path, metavar="PATH", help="images or folders to predict")
     add_model_arguments(p)
     add_adapt_argument(p)
-    p.add_argument("--threshold", type=float, default=0.0, metavar="T",
-                   help="mark predictions with confidence below T (0-1) as unknown (default 0: never)")
+    # None: the project's / model's own (backbone, method, adapt, threshold) for --project / --model
+    p.set_defaults(backbone=None, method=None, adapt=None)
+    p.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="mark predictions with confidence below T (0-1) as unknown (default: the project's or "
+                   "model's threshold; 0, never, with --support)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"], dest="fmt")
     p.add_argument("--top", type=int, default=3, metavar="K", help="also show the K most likely classes (table)")
     p.set_defaults(func=run)
@@ -108,102 +112,108 @@ def embed_with_progress(paths: list[Path], embedder, desc: str = "embedding"):
     return res
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..embedder import Embedder
-    from ..methods import check_embedding_level, get_method
+def cli_progress():
+    """A ``progress(stage, done, total)`` for core.recognizer_build: one tqdm bar per stage on stderr."""
+    state = {}
 
-    if not 0.0 <= args.threshold <= 1.0:
+    def progress(stage: str, done: int, total: int) -> None:
+        if state.get("stage") != stage:
+            if "bar" in state:
+                state["bar"][0].close()
+            state["stage"], state["bar"] = stage, _progress_bar(stage)
+        state["bar"][1](done, total)
+
+    def close() -> None:
+        if "bar" in state:
+            state.pop("bar")[0].close()
+
+    return progress, close
+
+
+def recognizer_for(args, queries: list[Path]):
+    """The Recognizer ``fewlens predict`` / ``fewlens export`` asked for (--support / --project / --model)."""
+    from ..recognizer import Recognizer
+    from ..recognizer_build import build_recognizer, labeled_set_from_folders
+
+    if getattr(args, "model", None) is not None:
+        for opt in ("backbone", "method", "adapt"):
+            if getattr(args, opt, None) is not None:
+                raise FewLensError(f"{args.model}: --{opt} does not apply to an exported model (it is fixed in it)")
+        return Recognizer.load(args.model)
+    if getattr(args, "support", None) is not None:
+        source = labeled_set_from_folders(args.support, warn=lambda t: print(f"fewlens: {t}", file=sys.stderr))
+        source.pool = list(queries)  # transductive methods see the images to predict, as before
+        threshold = 0.0 if args.threshold is None else args.threshold
+    else:
+        source, threshold = args.project, args.threshold
+    progress, close = cli_progress()
+    errors: list = []
+    try:
+        rec = build_recognizer(source, backbone=args.backbone, method=args.method, adapt=args.adapt,
+                               threshold=threshold, device=getattr(args, "device", "cpu") or "cpu",
+                               progress=progress, errors=errors)
+    finally:
+        close()
+        for err in errors:
+            print(f"fewlens: skipped {err}", file=sys.stderr)
+    return rec
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise FewLensError(f"--threshold must be between 0 and 1, not {args.threshold}")
-    classes = support_classes(args.support)
     queries = find_images(args.images)
     if not queries:
         raise FewLensError(f"{', '.join(map(str, args.images))}: no images found")
-    try:
-        check_embedding_level(args.method)
-        method = get_method(args.method)
-    except ValueError as e:
-        raise FewLensError(str(e)) from None
-
-    embedder = Embedder(args.backbone, device=args.device)
-    support_paths = [p for files in classes.values() for p in files]
-    res = embed_with_progress(support_paths + queries, embedder)
-    bad = {Path(e.path) for e in res.errors}
-
-    sup, sup_labels = [], []
-    for name, files in classes.items():
-        ok = [p for p in files if p in res.embeddings]
-        if not ok:
-            raise ImageError(args.support / name, "no readable example images for this class")
-        sup += ok
-        sup_labels += [name] * len(ok)
-    good_queries = [p for p in queries if p in res.embeddings]
-    from ..adaptation import MIN_SHOTS
-
-    adapt = resolve_adapt(args.adapt, embedder.spec.id,
-                          len(classes) >= 2 and min(sup_labels.count(c) for c in set(sup_labels)) >= MIN_SHOTS)
-    if adapt:
-        from ..adaptation import adapted_method_kwargs
-
-        res = adapt_and_embed(embedder, sup, sup_labels, good_queries, res)
-        method = get_method(args.method, **adapted_method_kwargs(args.method))
-    q = res.matrix(good_queries) if good_queries else np.zeros((0, embedder.spec.embed_dim), np.float32)
-    method.process_support_set(res.matrix(sup), sup_labels, unlabeled=q if method.uses_unlabeled else None)
-    pred = method.predict(q, threshold=args.threshold)
+    rec = recognizer_for(args, queries)
+    if args.model is not None and args.threshold is not None:
+        rec.unknown_threshold = args.threshold
+    feats = dict(rec.extra.get("features", {}))
+    bad: dict[Path, ImageError] = {e.path: e for e in rec.extra.get("errors", []) if Path(e.path) in set(queries)}
+    todo = [p for p in queries if p not in feats and str(p) not in bad]
+    for p in todo:  # not in the build's pool (--project, --model): embed here, one bad file at a time
+        try:
+            feats[p] = rec.embed_images([p])[0]
+        except ImageError as e:
+            print(f"fewlens: skipped {e}", file=sys.stderr)
+            bad[str(p)] = e
+    good = [p for p in queries if p in feats]
+    q = np.stack([feats[p] for p in good]) if good else np.zeros((0, rec.embed_dim), np.float32)
+    pred = rec.predict_embeddings(q)
+    names = rec.class_names
 
     rows = []
-    for i, p in enumerate(good_queries):
+    for i, p in enumerate(good):
         order = np.argsort(-pred.probs[i])
+        top = names[int(pred.top[i])]
         rows.append({
             "path": str(p),
-            "prediction": None if pred.unknown[i] else str(pred.top[i]),
-            "best_guess": str(pred.top[i]),
+            "prediction": None if pred.unknown[i] else top,
+            "best_guess": top,
             "confidence": float(pred.confidence[i]),
             "unknown": bool(pred.unknown[i]),
-            "probs": {str(pred.classes[j]): float(pred.probs[i, j]) for j in order},
+            "probs": {names[j]: float(pred.probs[i, j]) for j in order},
         })
     out = sys.stdout
     if args.fmt == "json":
-        doc = {"backbone": embedder.spec.id, "adapted": adapt, "method": args.method, "device": embedder.device_label,
-               "classes": [str(c) for c in pred.classes], "threshold": args.threshold, "predictions": rows,
-               "errors": [{"path": e.path, "reason": e.reason} for e in res.errors if Path(e.path) in set(queries)]}
+        doc = {"backbone": rec.provenance.get("backbone", {}).get("id"), "adapted": bool(rec.provenance.get("adapted")),
+               "method": rec.method_name, "device": rec.extra.get("device_label", "CPU · ONNX Runtime"),
+               "classes": names, "threshold": float(rec.unknown_threshold), "predictions": rows,
+               "errors": [{"path": e.path, "reason": e.reason} for e in bad.values()]}
+        if args.model is not None:
+            doc["model"] = str(args.model)
         json.dump(doc, out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif args.fmt == "csv":
         w = csv.writer(out)
-        cls = [str(c) for c in pred.classes]
-        w.writerow(["path", "prediction", "confidence", "unknown", *[f"p_{c}" for c in cls]])
+        w.writerow(["path", "prediction", "confidence", "unknown", *[f"p_{c}" for c in names]])
         for r in rows:
             w.writerow([r["path"], r["prediction"] or "", f"{r['confidence']:.4f}", int(r["unknown"]),
-                        *[f"{r['probs'][c]:.4f}" for c in cls]])
+                        *[f"{r['probs'][c]:.4f}" for c in names]])
     else:
         _print_table(rows, args.top, out)
     # a query that could not be read is a partial failure: results for the rest, exit status 1
-    return 1 if any(p in bad for p in queries) else 0
-
-
-def adapt_and_embed(embedder, support: list[Path], labels: list[str], queries: list[Path], frozen):
-    """Adapt the backbone to the labeled images, then embed support + queries with it (not cached:
-    the adapted network belongs to this label set)."""
-    from ..adaptation import adapt_backbone
-    from ..images import load_image
-    from ..pipeline import embed_files
-
-    bar, update = _progress_bar("adapting the backbone to the labels")
-    try:
-        images = [load_image(p, min_side=embedder.spec.resize_size) for p in support]
-        center = frozen.matrix(support + queries)
-        adapted = adapt_backbone(embedder.spec.id, images, labels, center_embeddings=center,
-                                 device=embedder.device, progress=update)
-    finally:
-        bar.close()
-    bar, update = _progress_bar("embedding with the adapted backbone")
-    try:
-        res = embed_files(support + queries, adapted, cache=None, progress=update)
-    finally:
-        bar.close()
-    for err in res.errors:  # readable a moment ago: only a file changed meanwhile lands here
-        print(f"fewlens: skipped {err}", file=sys.stderr)
-    return res
+    return 1 if bad else 0
 
 
 def _display_path(p: str) -> str:
