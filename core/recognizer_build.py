@@ -128,7 +128,18 @@ def check_method(name: str) -> None:
 Progress = Callable[[str, int, int], None]
 
 
-def build_recognizer(source, *, backbone: str | None = None, method: str | None = None, adapt: str | None = None,
+def build_recognizer(source, **kwargs) -> Recognizer:
+    """Fit a Recognizer on ``source``: see :func:`_build` for the arguments.  A ``.fewlens`` path is
+    opened (and its embedding cache used) for the duration of the build."""
+    if isinstance(source, (str, os.PathLike)) and not Path(os.fspath(source)).expanduser().is_dir():
+        from .project import Project
+
+        with Project.open(Path(os.fspath(source)).expanduser()) as proj:
+            return _build(proj, **kwargs)
+    return _build(source, **kwargs)
+
+
+def _build(source, *, backbone: str | None = None, method: str | None = None, adapt: str | None = None,
                      threshold: float | None = None, device: str = "cpu", progress: Progress | None = None,
                      cancel: Callable[[], bool] | None = None, errors: list | None = None,
                      adapt_settings=None, adapted=None) -> Recognizer:
