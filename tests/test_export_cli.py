@@ -167,3 +167,42 @@ def test_recognizer_round_trip_through_a_file(tmp_path):
     files = find_images(DATA)
     np.testing.assert_allclose(back.predict_images(files).probs, rec.predict_images(files).probs, atol=1e-4)
     assert back.method_name == "protonet" and back.provenance["labels_per_class"] == rec.provenance["labels_per_class"]
+
+
+def test_new_project_from_model_round_trip(exported, tmp_path):
+    from core.model_import import project_from_model, starting_recognizer
+    from core.recognizer import Recognizer
+
+    new = project_from_model(exported, tmp_path / "from_model.fewlens")
+    files = find_images(DATA)
+    with Project.open(new) as p:
+        assert [c.name for c in p.classes()] == ["Hat", "Pants", "Shoes"]
+        meta = json.loads((exported.parent / "model.json").read_text())
+        assert [c.color for c in p.classes()] == [c["color"] for c in meta["classes"]]
+        assert p.get_setting("method") == "softkmeans" and p.get_setting("backbone") == "mobilenet_v2_imagenet"
+        rec = starting_recognizer(p)
+        got = rec.predict_images(files)
+        want = Recognizer.load(exported).predict_images(files)
+        np.testing.assert_array_equal(got.top, want.top)
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-4)
+        assert got.unknown.tolist() == want.unknown.tolist()
+        # labeling goes on: label two images per class and the project fits its own model
+        for c in p.classes():
+            ids = p.add_images([(f, file_hash(f)) for f in find_images(DATA / c.name)])
+            p.set_labels(ids[:2], c.id)
+    from core.recognizer_build import build_recognizer
+
+    own = build_recognizer(new, adapt="off")
+    assert own.class_names == ["Hat", "Pants", "Shoes"] and own.provenance["labels_per_class"]["Hat"] == 2
+
+
+def test_new_project_from_a_foreign_model_is_refused(tmp_path):
+    from core.backbones import get_backbone
+    from core.backbones.onnx_export import onnx_path_for
+    from core.errors import ModelFileError
+    from core.model_import import project_from_model
+
+    foreign = onnx_path_for(get_backbone("mobilenet_v2_imagenet"))
+    with pytest.raises(ModelFileError, match="not a FewLens model") as e:
+        project_from_model(foreign, tmp_path / "x.fewlens")
+    assert str(foreign) in str(e.value) and not (tmp_path / "x.fewlens").exists()
