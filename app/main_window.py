@@ -212,6 +212,8 @@ class MainWindow(QMainWindow):
         self.act_open = self._action("&Open project…", self.open_project_dialog, QKeySequence.StandardKey.Open)
         self.act_save_as = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs,
                                         "Save a copy of this project and continue in the copy")
+        self.act_export = self._action("&Export model…", self.export_dialog, "Ctrl+E",
+                                       "Save the fitted model as one ONNX file with a standalone runner (or TorchScript)")
         self.act_add_folder = self._action("Add &folder…", self.add_folder_dialog, "Ctrl+Shift+O",
                                            "Import every image in a folder (subfolders can become classes)")
         self.act_add_images = self._action("Add &images…", self.add_images_dialog, None)
@@ -252,6 +254,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         f.addAction(self.act_save_as)
+        f.addAction(self.act_export)
         f.addSeparator()
         f.addAction(self.act_add_folder)
         f.addAction(self.act_add_images)
@@ -465,8 +468,19 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         has = self.session is not None
         for a in (self.act_save_as, self.act_add_folder, self.act_add_images, self.act_locate, self.act_accept,
-                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt):
+                  self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt, self.act_export):
             a.setEnabled(has)
+
+    def export_dialog(self):
+        """File -> Export model… (app/export_dialog.py); the export runs as a tracked job."""
+        from .export_dialog import ExportDialog
+
+        if self.session is None:
+            return None
+        dlg = ExportDialog(self.session, self)
+        dlg.exportRequested.connect(self._start)
+        dlg.show()
+        return dlg
 
     # ================================================================== jobs
     def _start(self, job: Job, show: bool = True) -> Job:
