@@ -250,6 +250,8 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         f.addAction(self.act_new)
+        f.addAction(self._action("New project from &model…", self.new_project_from_model,
+                                 tip="Start a project from a model exported by FewLens: its classes, method and threshold"))
         f.addAction(self.act_open)
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
@@ -932,6 +934,28 @@ class MainWindow(QMainWindow):
             session = ProjectSession(Project.create(path, overwrite=True))
         except FewLensError as e:
             QMessageBox.warning(self, "New project", str(e))
+            return
+        self.set_session(session)
+
+    def new_project_from_model(self, model: str | None = None, path: str | None = None) -> None:
+        """File -> New project from model…: classes, colors, method and threshold of an exported .onnx
+        (core.model_import); labeling goes on from there."""
+        from core.model_import import project_from_model
+
+        if model is None:
+            model, _ = QFileDialog.getOpenFileName(self, "New project from model", "", "FewLens model (*.onnx)")
+            if not model:
+                return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path(model).with_suffix(".fewlens")),
+                                                  PROJECT_FILTER)
+            if not path:
+                return
+        path = str(path) if str(path).endswith(".fewlens") else f"{path}.fewlens"
+        try:
+            session = ProjectSession(Project.open(project_from_model(model, path, overwrite=True)))
+        except FewLensError as e:
+            QMessageBox.warning(self, "New project from model", str(e))
             return
         self.set_session(session)
 
