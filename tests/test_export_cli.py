@@ -206,3 +206,12 @@ def test_new_project_from_a_foreign_model_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="not a FewLens model") as e:
         project_from_model(foreign, tmp_path / "x.fewlens")
     assert str(foreign) in str(e.value) and not (tmp_path / "x.fewlens").exists()
+
+
+def test_predict_with_a_model_never_imports_torch(exported):
+    code = ("import sys; from core.cli import main; rc = main(['predict', '--model', %r, '--images', %r, '--format', "
+            "'csv']); print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(rc)") % (str(exported),
+                                                                                                str(DATA / "Hat"))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "NO-TORCH" and len(run.stdout.strip().splitlines()) == 8
