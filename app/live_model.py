@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.fitting import (  # noqa: F401  the shared fitting policy, re-exported for app/
+    AUTO_THRESHOLD_PER_CLASS, MAX_UNLABELED_POOL, UNLABELED, labeled_rows_per_class,
+    pool_sample,
+)
 from core.methods import get_method
 from core.methods.base import l2_normalize, softmax
-
-UNLABELED = -1
 
 #: Queries are scored in blocks so a method's temporaries (normalised copies,
 #: logits) stay a few tens of MB even for a 100,000-image project.
@@ -27,11 +29,6 @@ PREDICT_BLOCK = 8192
 #: (the transductive default took ~90 ms to refit 1,000 images on the loaded 2-core build box).
 PREVIEW_MIN_ROWS = 500
 INSTANT_METHOD = "protonet"
-
-#: Transductive methods see at most this many unlabeled embeddings (an evenly
-#: spaced sample): their refinement cost grows with the pool, and a few
-#: thousand images already pin down the class clusters.
-MAX_UNLABELED_POOL = 10_000
 
 
 class EmbeddingMatrix:
@@ -164,8 +161,7 @@ def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.n
     unlabeled = None
     if getattr(method, "uses_unlabeled", False):
         pool = np.flatnonzero((labels == UNLABELED) & have)
-        if len(pool) > MAX_UNLABELED_POOL:
-            pool = pool[np.linspace(0, len(pool) - 1, MAX_UNLABELED_POOL).astype(np.int64)]
+        pool = pool[pool_sample(len(pool))]
         unlabeled = emb[pool] if len(pool) else None
     method.process_support_set(emb[support_rows], labels[support_rows], unlabeled=unlabeled)
     if confidence_factor != 1.0:
@@ -196,18 +192,6 @@ def cosine_scorer(method):
         return softmax(logits, axis=1).astype(np.float32, copy=False)
 
     return score
-
-
-def labeled_rows_per_class(labels: np.ndarray, usable: np.ndarray, cap: int) -> np.ndarray:
-    """Usable labeled rows, at most ``cap`` per class (an evenly spaced subset), in class order."""
-    rows = np.flatnonzero((labels != UNLABELED) & usable)
-    picked = []
-    for c in np.unique(labels[rows]):
-        r = rows[labels[rows] == c]
-        if len(r) > cap:
-            r = r[np.linspace(0, len(r) - 1, cap).astype(np.int64)]
-        picked.append(r)
-    return np.concatenate(picked) if picked else rows
 
 
 #: The leave-one-out refits see at most this many labeled images per class (an evenly spaced

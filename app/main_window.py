@@ -222,6 +222,8 @@ class MainWindow(QMainWindow):
         self.act_open = self._action("&Open project…", self.open_project_dialog, QKeySequence.StandardKey.Open)
         self.act_save_as = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs,
                                         "Save a copy of this project and continue in the copy")
+        self.act_export = self._action("&Export model…", self.export_dialog, "Ctrl+E",
+                                       "Save the fitted model as one ONNX file with a standalone runner (or TorchScript)")
         self.act_add_folder = self._action("Add &folder…", self.add_folder_dialog, "Ctrl+Shift+O",
                                            "Import every image in a folder (subfolders can become classes)")
         self.act_add_images = self._action("Add &images…", self.add_images_dialog, None)
@@ -265,10 +267,13 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         f.addAction(self.act_new)
+        f.addAction(self._action("New project from &model…", self.new_project_from_model,
+                                 tip="Start a project from a model exported by FewLens: its classes, method and threshold"))
         f.addAction(self.act_open)
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         f.addAction(self.act_save_as)
+        f.addAction(self.act_export)
         f.addSeparator()
         f.addAction(self.act_add_folder)
         f.addAction(self.act_add_images)
@@ -510,8 +515,19 @@ class MainWindow(QMainWindow):
         has = self.session is not None
         for a in (self.act_save_as, self.act_add_folder, self.act_add_images, self.act_locate, self.act_accept,
                   self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt,
-                  self.act_predict_folder, self.act_export_labels, self.act_import_labels):
+                  self.act_predict_folder, self.act_export_labels, self.act_import_labels, self.act_export):
             a.setEnabled(has)
+
+    def export_dialog(self):
+        """File -> Export model… (app/export_dialog.py); the export runs as a tracked job."""
+        from .export_dialog import ExportDialog
+
+        if self.session is None:
+            return None
+        dlg = ExportDialog(self.session, self)
+        dlg.exportRequested.connect(self._start)
+        dlg.show()
+        return dlg
 
     # ================================================================== jobs
     def _start(self, job: Job, show: bool = True) -> Job:
@@ -1028,6 +1044,28 @@ class MainWindow(QMainWindow):
             session = ProjectSession(Project.create(path, overwrite=True))
         except FewLensError as e:
             QMessageBox.warning(self, "New project", str(e))
+            return
+        self.set_session(session)
+
+    def new_project_from_model(self, model: str | None = None, path: str | None = None) -> None:
+        """File -> New project from model…: classes, colors, method and threshold of an exported .onnx
+        (core.model_import); labeling goes on from there."""
+        from core.model_import import project_from_model
+
+        if model is None:
+            model = file_dialogs.get_open_file_name(self, "New project from model", "", "FewLens model (*.onnx)")
+            if not model:
+                return
+        if path is None:
+            path = file_dialogs.get_save_file_name(self, "New project", str(Path(model).with_suffix(".fewlens")),
+                                                   PROJECT_FILTER, "fewlens")
+            if not path:
+                return
+        path = str(path) if str(path).endswith(".fewlens") else f"{path}.fewlens"
+        try:
+            session = ProjectSession(Project.open(project_from_model(model, path, overwrite=True)))
+        except FewLensError as e:
+            QMessageBox.warning(self, "New project from model", str(e))
             return
         self.set_session(session)
 

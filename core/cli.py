@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "core.commands.project",
     "core.commands.camera",
     "core.commands.distributed",
+    "core.commands.export",
 ]
 # Commands from other packages (the desktop app's `gui`) plug in through this entry-point group,
 # so the engine never imports them by name.

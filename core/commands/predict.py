@@ -1,9 +1,12 @@
 """``fewlens predict``: label a few examples per class (one folder each), predict the rest.
 
     fewlens predict --support examples/ --images photos/ new.jpg [--format table|csv|json]
+    fewlens predict --project my.fewlens --images photos/
+    fewlens predict --model model.onnx --images photos/
 
 ``examples/`` holds one subfolder per class.  Embeddings go through the user
-embedding cache, so predicting again (or with another method) is instant.
+embedding cache, so predicting again (or with another method) is instant.  All three build or
+load a :class:`core.recognizer.Recognizer` (core.recognizer_build) and predict with it.
 """
 
 from __future__ import annotations
@@ -45,30 +48,31 @@ def add_adapt_argument(p) -> None:
 
 def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:
     """Whether --adapt CHOICE adapts this backbone; 'on' with a backbone that cannot adapt is an error."""
-    from ..adaptation import can_adapt, why_not_adaptable
+    from ..recognizer_build import decide_adapt
 
-    if choice == "off":
-        return False
-    if not can_adapt(backbone):
-        if choice == "on":
-            raise FewLensError(f"--adapt on: {why_not_adaptable(backbone)}")
-        return False
-    return choice == "on" or enough_labels
+    return decide_adapt(choice, backbone, np.array([5, 5]) if enough_labels else np.array([0, 0]))
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="predict classes for images from a few labeled examples",
-        description="Fit a few-shot method on labeled examples (SUPPORT/<class>/<images>) and predict "
-        "the class of every image in PATH... (files or folders).",
+        description="Fit a few-shot method on labeled examples (SUPPORT/<class>/<images>, or a project's "
+        "labels), or load a model exported by `fewlens export`, and predict the class of every image in "
+        "PATH... (files or folders).",
     )
-    p.add_argument("--support", required=True, type=Path, metavar="DIR", help="folder with one subfolder per class")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--support", type=Path, metavar="DIR", help="folder with one subfolder per class")
+    src.add_argument("--project", type=Path, metavar="P", help="a .fewlens project: its classes, labels and settings")
+    src.add_argument("--model", type=Path, metavar="M", help="a model exported by `fewlens export` (.onnx)")
     p.add_argument("--images", required=True, nargs="+", type=Path, metavar="PATH", help="images or folders to predict")
     add_model_arguments(p)
     add_adapt_argument(p)
-    p.add_argument("--threshold", type=float, default=0.0, metavar="T",
-                   help="mark predictions with confidence below T (0-1) as unknown (default 0: never)")
+    # None: the project's / model's own (backbone, method, adapt, threshold) for --project / --model
+    p.set_defaults(backbone=None, method=None, adapt=None)
+    p.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="mark predictions with confidence below T (0-1) as unknown (default: the project's or "
+                   "model's threshold; 0, never, with --support)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"], dest="fmt")
     p.add_argument("--top", type=int, default=3, metavar="K", help="also show the K most likely classes (table)")
     from .predict_csv import add_arguments as add_stream_arguments  # -o OUT.csv --resume (core.batch)
@@ -84,26 +88,10 @@ def one_class_warning(name: str) -> str:
 
 
 def support_classes(root: Path) -> dict[str, list[Path]]:
-    """``root/<class>/**/<image>`` -> {class: [images]}; folders without images are skipped."""
-    if not root.is_dir():
-        raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
-    classes = {}
-    from ..walk import class_folders
+    """``root/<class>/**/<image>`` -> {class: [images]} (core.class_folders)."""
+    from ..class_folders import read_class_folders
 
-    dirs, links = class_folders(root)
-    for link in links:
-        print(f"fewlens: not following {link}: a folder link back into {root}", file=sys.stderr)
-    for d in sorted(dirs, key=lambda x: x.name):
-        files = find_images(d, tree=root)
-        if files:
-            classes[d.name] = files
-    if not classes:
-        raise FewLensError(f"{root}: no class subfolders with images (put each class's examples in its own folder)")
-    loose = find_images(root, recursive=False)
-    if loose:
-        print(f"fewlens: ignoring {len(loose)} image(s) directly in {root}: examples go in a folder named "
-              "after their class", file=sys.stderr)
-    return classes
+    return read_class_folders(root)
 
 
 def _progress_bar(desc: str):
@@ -136,115 +124,130 @@ def embed_with_progress(paths: list[Path], embedder, desc: str = "embedding"):
     return res
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..embedder import Embedder
-    from ..methods import check_embedding_level, get_method
+def cli_progress():
+    """A ``progress(stage, done, total)`` for core.recognizer_build: one tqdm bar per stage on stderr."""
+    state = {}
 
+    def progress(stage: str, done: int, total: int) -> None:
+        if state.get("stage") != stage:
+            if "bar" in state:
+                state["bar"][0].close()
+            state["stage"], state["bar"] = stage, _progress_bar(stage)
+        state["bar"][1](done, total)
+
+    def close() -> None:
+        if "bar" in state:
+            state.pop("bar")[0].close()
+
+    return progress, close
+
+
+def recognizer_for(args, queries: list[Path]):
+    """The Recognizer ``fewlens predict`` / ``fewlens export`` asked for (--support / --project / --model)."""
+    from ..recognizer import Recognizer
+    from ..recognizer_build import build_recognizer, labeled_set_from_folders
+
+    if getattr(args, "model", None) is not None:
+        for opt in ("backbone", "method", "adapt"):
+            if getattr(args, opt, None) is not None:
+                raise FewLensError(f"{args.model}: --{opt} does not apply to an exported model (it is fixed in it)")
+        return Recognizer.load(args.model)
+    if getattr(args, "support", None) is not None:
+        source = labeled_set_from_folders(args.support, warn=lambda t: print(f"fewlens: {t}", file=sys.stderr))
+        source.pool = list(queries)  # transductive methods see the images to predict, as before
+        threshold = 0.0 if args.threshold is None else args.threshold
+        source.min_classes = 1
+        if len(source.classes) == 1 and threshold == 0:
+            print(f"fewlens: warning: {one_class_warning(source.classes[0].name)}; "
+                  f"add a second class folder to {args.support} or set --threshold", file=sys.stderr)
+    else:
+        source, threshold = args.project, args.threshold
+    if args.backbone is not None:
+        from .backbone_args import resolve_backbone
+
+        args.backbone = resolve_backbone(args)  # user ONNX / arch:weights with stated input settings
+    progress, close = cli_progress()
+    errors: list = []
+    try:
+        rec = build_recognizer(source, backbone=args.backbone, method=args.method, adapt=args.adapt,
+                               threshold=threshold, device=getattr(args, "device", "cpu") or "cpu",
+                               progress=progress, errors=errors)
+    finally:
+        close()
+        for err in errors:
+            print(f"fewlens: skipped {err}", file=sys.stderr)
+    return rec
+
+
+def run(args: argparse.Namespace) -> int:
     if getattr(args, "output", None) is not None:  # streaming to a file: core.batch
         from .predict_csv import run as run_streaming
 
+        from ..backbones import DEFAULT_BACKBONE
+        from ..methods import DEFAULT_METHOD
+
+        args.threshold = 0.0 if args.threshold is None else args.threshold
+        args.backbone = args.backbone or DEFAULT_BACKBONE
+        args.method = args.method or DEFAULT_METHOD
+        args.adapt = args.adapt or "auto"
         return run_streaming(args)
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise FewLensError(f"--threshold must be between 0 and 1, not {args.threshold}")
-    classes = support_classes(args.support)
     missing: list[ImageError] = []  # one bad path costs that path: the others are still predicted
     queries = find_images(args.images, errors=missing)
     for err in missing:
         print(f"fewlens: skipped {err}", file=sys.stderr)
     if not queries:
         raise FewLensError(f"{', '.join(map(str, args.images))}: no images found")
-    try:
-        check_embedding_level(args.method)
-        method = get_method(args.method)
-    except ValueError as e:
-        raise FewLensError(str(e)) from None
-
-    from .backbone_args import resolve_backbone
-
-    embedder = Embedder(resolve_backbone(args), device=args.device)
-    support_paths = [p for files in classes.values() for p in files]
-    res = embed_with_progress(support_paths + queries, embedder)
-    bad = {Path(e.path) for e in res.errors}
-
-    sup, sup_labels = [], []
-    for name, files in classes.items():
-        ok = [p for p in files if p in res.embeddings]
-        if not ok:
-            raise ImageError(args.support / name, "no readable example images for this class")
-        sup += ok
-        sup_labels += [name] * len(ok)
-    good_queries = [p for p in queries if p in res.embeddings]
-    if len(classes) == 1 and args.threshold == 0:
-        print(f"fewlens: warning: {one_class_warning(next(iter(classes)))}; "
-              f"add a second class folder to {args.support} or set --threshold", file=sys.stderr)
-    from ..adaptation import MIN_SHOTS
-
-    adapt = resolve_adapt(args.adapt, embedder.spec.id,
-                          len(classes) >= 2 and min(sup_labels.count(c) for c in set(sup_labels)) >= MIN_SHOTS)
-    if adapt:
-        from ..adaptation import adapted_method_kwargs
-
-        res = adapt_and_embed(embedder, sup, sup_labels, good_queries, res)
-        method = get_method(args.method, **adapted_method_kwargs(args.method))
-    q = res.matrix(good_queries) if good_queries else np.zeros((0, embedder.spec.embed_dim), np.float32)
-    method.process_support_set(res.matrix(sup), sup_labels, unlabeled=q if method.uses_unlabeled else None)
-    pred = method.predict(q, threshold=args.threshold)
+    rec = recognizer_for(args, queries)
+    if args.model is not None and args.threshold is not None:
+        rec.unknown_threshold = args.threshold
+    feats = dict(rec.extra.get("features", {}))
+    bad: dict[Path, ImageError] = {e.path: e for e in rec.extra.get("errors", []) if Path(e.path) in set(queries)}
+    todo = [p for p in queries if p not in feats and str(p) not in bad]
+    for p in todo:  # not in the build's pool (--project, --model): embed here, one bad file at a time
+        try:
+            feats[p] = rec.embed_images([p])[0]
+        except ImageError as e:
+            print(f"fewlens: skipped {e}", file=sys.stderr)
+            bad[str(p)] = e
+    good = [p for p in queries if p in feats]
+    q = np.stack([feats[p] for p in good]) if good else np.zeros((0, rec.embed_dim), np.float32)
+    pred = rec.predict_embeddings(q)
+    names = rec.class_names
 
     rows = []
-    for i, p in enumerate(good_queries):
+    for i, p in enumerate(good):
         order = np.argsort(-pred.probs[i])
+        top = names[int(pred.top[i])]
         rows.append({
             "path": str(p),
-            "prediction": None if pred.unknown[i] else str(pred.top[i]),
-            "best_guess": str(pred.top[i]),
+            "prediction": None if pred.unknown[i] else top,
+            "best_guess": top,
             "confidence": float(pred.confidence[i]),
             "unknown": bool(pred.unknown[i]),
-            "probs": {str(pred.classes[j]): float(pred.probs[i, j]) for j in order},
+            "probs": {names[j]: float(pred.probs[i, j]) for j in order},
         })
     out = sys.stdout
     if args.fmt == "json":
-        doc = {"backbone": embedder.spec.id, "adapted": adapt, "method": args.method, "device": embedder.device_label,
-               "classes": [str(c) for c in pred.classes], "threshold": args.threshold, "predictions": rows,
-               "errors": [{"path": e.path, "reason": e.reason}
-                          for e in missing + [e for e in res.errors if Path(e.path) in set(queries)]]}
+        doc = {"backbone": rec.provenance.get("backbone", {}).get("id"), "adapted": bool(rec.provenance.get("adapted")),
+               "method": rec.method_name, "device": rec.extra.get("device_label", "CPU · ONNX Runtime"),
+               "classes": names, "threshold": float(rec.unknown_threshold), "predictions": rows,
+               "errors": [{"path": e.path, "reason": e.reason} for e in bad.values()]}
+        if args.model is not None:
+            doc["model"] = str(args.model)
         json.dump(doc, out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif args.fmt == "csv":
         w = csv.writer(out)
-        cls = [str(c) for c in pred.classes]
-        w.writerow(["path", "prediction", "confidence", "unknown", *[f"p_{c}" for c in cls]])
+        w.writerow(["path", "prediction", "confidence", "unknown", *[f"p_{c}" for c in names]])
         for r in rows:
             w.writerow([r["path"], r["prediction"] or "", f"{r['confidence']:.4f}", int(r["unknown"]),
-                        *[f"{r['probs'][c]:.4f}" for c in cls]])
+                        *[f"{r['probs'][c]:.4f}" for c in names]])
     else:
         _print_table(rows, args.top, out)
     # a query that could not be read is a partial failure: results for the rest, exit status 1
-    return 1 if missing or any(p in bad for p in queries) else 0
-
-
-def adapt_and_embed(embedder, support: list[Path], labels: list[str], queries: list[Path], frozen):
-    """Adapt the backbone to the labeled images, then embed support + queries with it (not cached:
-    the adapted network belongs to this label set)."""
-    from ..adaptation import adapt_backbone
-    from ..images import load_image
-    from ..pipeline import embed_files
-
-    bar, update = _progress_bar("adapting the backbone to the labels")
-    try:
-        images = [load_image(p, min_side=embedder.spec.resize_size) for p in support]
-        center = frozen.matrix(support + queries)
-        adapted = adapt_backbone(embedder.spec.id, images, labels, center_embeddings=center,
-                                 device=embedder.device, progress=update)
-    finally:
-        bar.close()
-    bar, update = _progress_bar("embedding with the adapted backbone")
-    try:
-        res = embed_files(support + queries, adapted, cache=None, progress=update)
-    finally:
-        bar.close()
-    for err in res.errors:  # readable a moment ago: only a file changed meanwhile lands here
-        print(f"fewlens: skipped {err}", file=sys.stderr)
-    return res
+    return 1 if bad else 0
 
 
 def _display_path(p: str) -> str:
