@@ -96,7 +96,7 @@ class RecoverJob(Job):
 def project_open_failed(window, path: Path, message: str, damaged: bool, ask=None) -> RecoverJob | None:
     """Say why ``path`` did not open.  For a damaged file, offer "Recover a copy": a RecoverJob
     started on ``window`` that opens the copy when done.  ``ask(box) -> bool`` answers for tests."""
-    if not damaged:  # nothing to offer: the plain warning
+    if not damaged and ask is None:  # nothing to offer: the plain warning
         QMessageBox.warning(window, "Cannot open project", message)
         return None
     box = QMessageBox(window)

@@ -416,7 +416,7 @@ def _reads(method):
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._translate(e) from None
 
     return wrapper
@@ -453,7 +453,7 @@ class _WriteTxn:
         try:
             self._con = self._p._conn()
             self._con.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             self._p._write_lock.release()
             raise self._p._translate(e) from None
         except BaseException:
@@ -466,7 +466,7 @@ class _WriteTxn:
             if exc_type is None:
                 try:
                     self._con.execute("COMMIT")
-                except sqlite3.Error as e:
+                except (sqlite3.Error, UnicodeDecodeError) as e:
                     if self._con.in_transaction:
                         self._con.execute("ROLLBACK")
                     raise self._p._translate(e) from None
@@ -581,7 +581,7 @@ class Project:
             if mode.lower() != "wal":
                 raise ProjectError(p, f"cannot enable write-ahead logging (journal mode {mode})")
             con.execute("PRAGMA synchronous=NORMAL")  # see "Durability" in the module docstring
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:  # garbled text reads as damage too
             raise self._translate(e) from None
         return con
 
@@ -632,7 +632,7 @@ class Project:
                 con = sqlite3.connect(uri + query, uri=True, isolation_level=None, check_same_thread=False)
                 con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
                 return con
-            except sqlite3.Error as e:
+            except (sqlite3.Error, UnicodeDecodeError) as e:
                 last = e
         raise self._translate(last) from None
 
@@ -664,7 +664,7 @@ class Project:
             meta: dict[str, str] = {}
             if "meta" in tables:
                 meta = dict(con.execute("SELECT key, value FROM meta"))
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:  # garbled text reads as damage too
             raise self._translate(e) from None
         if app_id != APPLICATION_ID or meta.get("format") != "fewlens-project":
             if app_id == APPLICATION_ID:  # ours, with its bookkeeping gone

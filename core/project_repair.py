@@ -94,7 +94,7 @@ def check_project(con: sqlite3.Connection, path: os.PathLike | str) -> None:
             problem = setting_problem(str(key), text)
             if problem:
                 raise damaged(path, problem)
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
         raise damaged(path, str(e)) from None
 
 
@@ -140,7 +140,7 @@ def _read_rows(con: sqlite3.Connection, table: str, cols: str, rowid: bool) -> t
         for r in con.execute(f"SELECT {cols} FROM {table} NOT INDEXED"):
             rows.append(r)
         return rows, 0
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):
         if not rowid:
             return rows, 0  # no row ids to probe: keep what the scan read before the damage
     # the scan broke on a damaged page: probe row ids one at a time (each lookup takes its own path
@@ -148,7 +148,7 @@ def _read_rows(con: sqlite3.Connection, table: str, cols: str, rowid: bool) -> t
     seen = {r[0] for r in rows}
     try:
         top = con.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):
         top = 0
     lost = 0
     last_found, rid = max(seen, default=0), 0
@@ -160,7 +160,7 @@ def _read_rows(con: sqlite3.Connection, table: str, cols: str, rowid: bool) -> t
             continue
         try:
             r = con.execute(f"SELECT {cols} FROM {table} WHERE rowid = ?", (rid,)).fetchone()
-        except sqlite3.DatabaseError:
+        except (sqlite3.DatabaseError, UnicodeDecodeError):
             lost += 1
             continue
         if r is not None:
@@ -189,7 +189,7 @@ def recover_project(src: os.PathLike | str, dst: os.PathLike | str, overwrite: b
         try:
             try:
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            except sqlite3.DatabaseError as e:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
                 raise ProjectError(src_p, f"the table list itself is unreadable ({e}): nothing can be recovered") from None
             got: dict[str, list[tuple]] = {}
             for table, cols, rowid in (
@@ -207,7 +207,7 @@ def recover_project(src: os.PathLike | str, dst: os.PathLike | str, overwrite: b
                     continue
                 try:
                     got[table], report.lost[table] = _read_rows(con, table, cols, rowid)
-                except sqlite3.DatabaseError:  # even the columns are unreadable
+                except (sqlite3.DatabaseError, UnicodeDecodeError):  # even the columns are unreadable
                     got[table], report.lost[table] = [], 0
                     report.dropped.append(f"the {table} table was unreadable")
         finally:

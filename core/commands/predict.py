@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         doc = {"backbone": rec.provenance.get("backbone", {}).get("id"), "adapted": bool(rec.provenance.get("adapted")),
                "method": rec.method_name, "device": rec.extra.get("device_label", "CPU · ONNX Runtime"),
                "classes": names, "threshold": float(rec.unknown_threshold), "predictions": rows,
-               "errors": [{"path": e.path, "reason": e.reason} for e in bad.values()]}
+               "errors": [{"path": str(e.path), "reason": e.reason} for e in [*missing, *bad.values()]]}
         if args.model is not None:
             doc["model"] = str(args.model)
         json.dump(doc, out, indent=2, ensure_ascii=False)
@@ -246,8 +246,9 @@ def run(args: argparse.Namespace) -> int:
                         *[f"{r['probs'][c]:.4f}" for c in names]])
     else:
         _print_table(rows, args.top, out)
-    # a query that could not be read is a partial failure: results for the rest, exit status 1
-    return 1 if bad else 0
+    # a query that could not be read (or a path that was not there) is a partial failure: results
+    # for the rest, exit status 1
+    return 1 if bad or missing else 0
 
 
 def _display_path(p: str) -> str:
