@@ -163,3 +163,52 @@ def test_try_it_on_the_corpus(qtbot, window, corpus):
         else:
             assert r.error and c.reason in r.error, (c.name, r.error)
     dlg.close()
+
+
+# -- export and camera ----------------------------------------------------------------------------------
+
+
+def test_export_with_the_corpus_as_a_class_then_predict_the_corpus_with_the_model(corpus, support, tmp_path, capsys):
+    """A support class folder full of bad files: each is named once, the model is written from the good
+    ones, and the exported model predicts the corpus with the same one-line-per-bad-file outcome."""
+    (support / "Mixed").symlink_to(corpus)
+    model = tmp_path / "out" / "model.onnx"
+    rc = main(["export", "--support", str(support), "--format", "onnx", "-o", str(model), "--adapt", "off"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert model.is_file() and "Traceback" not in err
+    for c in BAD:  # named (once) as skipped while reading the support set
+        assert len(_lines_naming(err, support / "Mixed" / c.name)) == 1, (c.name, err)
+    rc = main(["predict", "--model", str(model), "--images", str(corpus), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    _assert_each_bad_named_once(err, corpus)
+    doc = json.loads(out)
+    assert sorted(Path(r["path"]).name for r in doc["predictions"]) == sorted(c.name for c in GOOD)
+    assert set(doc["classes"]) == {"Hat", "Shoes", "Mixed"}
+
+
+@pytest.mark.parametrize("kind", ["zero_bytes", "text", "truncated", "missing", "folder"])
+def test_camera_on_a_bad_video_source_says_so_in_one_line(tmp_path, kind):
+    """The camera panel's loop (core.camera) on video files that are not videos: a one-line message
+    naming the file, the loop's threads gone, never a traceback."""
+    from core.camera import CameraLoop, CameraSource
+
+    path = tmp_path / f"{kind}.avi"
+    if kind == "zero_bytes":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("not a video\n")
+    elif kind == "truncated":
+        cv2 = pytest.importorskip("cv2")
+        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+        for i in range(20):
+            w.write(np.full((48, 64, 3), i * 10, np.uint8))
+        w.release()
+        path.write_bytes(path.read_bytes()[:300])  # the header, and not one whole frame
+    elif kind == "folder":
+        path.mkdir()
+    loop = CameraLoop(CameraSource.parse(str(path)), pace=False).start()
+    assert loop.wait_for(lambda: loop.state in ("error", "ended"), timeout=20)
+    assert loop.stop() and not loop.alive
+    assert loop.error and str(path) in loop.error and "\n" not in loop.error and "Traceback" not in loop.error

@@ -3,7 +3,6 @@ and a seeded fuzzer: every damaged copy either opens and reads, or gives one lin
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -206,22 +205,25 @@ def _exercise(path: Path) -> str:
         return msg
 
 
-def test_fuzz_damaged_copies_open_or_fail_with_one_line(tmp_path):
-    seed_file = _build(tmp_path / "seed.fewlens")
+def fuzz(workdir: Path, seconds: float, max_copies: int, seed: int = 14) -> dict[str, int]:
+    """Damage copies of a 60-image project (SQL-level damages first, then random bytes / pages /
+    truncation / zeroed pages, seeded) and open each as a view would; returns the outcome counts.
+    Every open must work or give one line naming the file (``_exercise`` asserts it).
+    Also run at length by bench/bench_reliability.py."""
+    seed_file = _build(workdir / "seed.fewlens")
     pristine = seed_file.read_bytes()
     ps = _page_size(seed_file)
-    rnd = random.Random(14)
-    outcomes: dict[str, int] = {"ok": 0, "error": 0}
-    deadline = time.monotonic() + 12  # bounded: the fuzzer's share of the suite
-    n = 0
+    rnd = random.Random(seed)
+    outcomes: dict[str, int] = {"copies": 0, "ok": 0, "error": 0}
+    deadline = time.monotonic() + seconds
     cases: list[tuple[str, object]] = [("sql", d) for d in _sql_damages(rnd)]
-    while time.monotonic() < deadline and n < 600:
+    while time.monotonic() < deadline and outcomes["copies"] < max_copies:
         if cases:
             kind, arg = cases.pop(0)
         else:
             kind = rnd.choice(["bytes", "bytes", "page", "truncate", "zero"])
             arg = None
-        path = tmp_path / f"fuzz_{n}.fewlens"
+        path = workdir / f"fuzz_{outcomes['copies']}.fewlens"
         data = bytearray(pristine)
         if kind == "bytes":  # a burst of random bytes anywhere past the 100-byte header
             off = rnd.randrange(100, len(data))
@@ -244,9 +246,13 @@ def test_fuzz_damaged_copies_open_or_fail_with_one_line(tmp_path):
                 continue
         result = _exercise(path)
         outcomes["ok" if result == "ok" else "error"] += 1
-        n += 1
+        outcomes["copies"] += 1
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-    assert n >= 100 and outcomes["error"] >= 20 and outcomes["ok"] >= 5, (n, outcomes)
-    # for RELIABILITY.md: how many copies the fuzzer tried in its time
-    (Path(os.environ.get("FEWLENS_FUZZ_LOG", tmp_path / "fuzz.json"))).write_text(json.dumps({"copies": n, **outcomes}))
+    return outcomes
+
+
+def test_fuzz_damaged_copies_open_or_fail_with_one_line(tmp_path):
+    # bounded: the fuzzer's share of the suite (seeded: the same copies in the same order each run)
+    out = fuzz(tmp_path, seconds=12, max_copies=600)
+    assert out["copies"] >= 100 and out["error"] >= 20 and out["ok"] >= 5, out
