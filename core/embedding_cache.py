@@ -59,20 +59,26 @@ def _vector(blob) -> np.ndarray | None:
 class EmbeddingCache:
     """Thread-safe: one connection guarded by a lock (the pipeline reads from worker threads)."""
 
-    def __init__(self, db_path: os.PathLike | str | None = None, *, connection: sqlite3.Connection | None = None):
+    def __init__(self, db_path: os.PathLike | str | None = None, *, connection: sqlite3.Connection | None = None,
+                 read_only_stale: set[str] | None = None):
         """Open (creating if needed) the cache at ``db_path``.
 
         ``connection``: share an already-open SQLite connection (a project file holds
         the same table); the caller keeps ownership of it and its journal mode.
+        ``read_only_stale``: the connection is read-only (a project opened read-only): writes are
+        skipped — the caller keeps its vectors in memory — and backbones whose stored weights
+        fingerprint no longer matches are added to this (shared) set and read as empty.
         """
         if (db_path is None) == (connection is None):
             raise ValueError("give exactly one of db_path or connection")
         self._lock = threading.RLock()
         self._owns = connection is None
+        self._ro_stale = read_only_stale
         if connection is not None:
             self.path = None
             self._db = connection
-            self._init_schema()
+            if read_only_stale is None:
+                self._init_schema()
             return
         self.path = Path(db_path)
         try:
@@ -124,6 +130,8 @@ class EmbeddingCache:
         """Vectors for the hashes that are cached (missing ones are simply absent)."""
         keys = list(dict.fromkeys(hashes))
         out: dict[str, np.ndarray] = {}
+        if self._ro_stale is not None and backbone_id in self._ro_stale:
+            return out
         with self._lock:
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i : i + _CHUNK]
@@ -135,6 +143,8 @@ class EmbeddingCache:
         return out
 
     def get(self, file_hash: str, backbone_id: str) -> np.ndarray | None:
+        if self._ro_stale is not None and backbone_id in self._ro_stale:
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT vec FROM embeddings WHERE backbone=? AND hash=?", (backbone_id, file_hash)
@@ -143,8 +153,8 @@ class EmbeddingCache:
 
     def put_many(self, backbone_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Insert or replace, in one transaction."""
-        if not vectors:
-            return
+        if not vectors or self._ro_stale is not None:
+            return  # nothing to write to (read-only): the caller holds the vectors
         rows = [(h, backbone_id, np.ascontiguousarray(v, dtype=_F32).tobytes()) for h, v in vectors.items()]
         try:
             with self._lock, self._transaction():
@@ -160,6 +170,9 @@ class EmbeddingCache:
             return self._db.execute("SELECT COUNT(*) FROM embeddings WHERE backbone=?", (backbone_id,)).fetchone()[0]
 
     def delete_backbone(self, backbone_id: str) -> int:
+        if self._ro_stale is not None:  # read-only: forget them for this session only
+            self._ro_stale.add(backbone_id)
+            return 0
         with self._lock, self._transaction():
             cur = self._db.execute("DELETE FROM embeddings WHERE backbone=?", (backbone_id,))
             return cur.rowcount
@@ -169,6 +182,16 @@ class EmbeddingCache:
 
         Returns True when cached vectors were invalidated.
         """
+        if self._ro_stale is not None:  # read-only: compare only, and read a changed backbone as empty
+            try:
+                row = self._db.execute("SELECT fingerprint FROM embedding_backbones WHERE backbone=?",
+                                       (backbone_id,)).fetchone()
+            except sqlite3.OperationalError:  # no such table: nothing was ever cached
+                row = None
+            if row is None or row[0] == fingerprint:
+                return False
+            self._ro_stale.add(backbone_id)
+            return True
         with self._lock, self._transaction():
             row = self._db.execute(
                 "SELECT fingerprint FROM embedding_backbones WHERE backbone=?", (backbone_id,)

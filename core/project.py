@@ -365,11 +365,12 @@ class ProjectEmbeddingCache:
     def __init__(self, project: Project):
         self._project = project
         self._local = threading.local()
+        self._ro_stale: set[str] = set()  # read-only project: backbones whose stored vectors are stale
 
     def _cache(self) -> EmbeddingCache:
         con = self._project._conn()
         if getattr(self._local, "con", None) is not con:
-            self._local.cache = EmbeddingCache(connection=con)
+            self._local.cache = EmbeddingCache(connection=con, read_only_stale=self._ro_stale if self._project.read_only else None)
             self._local.con = con
         return self._local.cache
 

@@ -143,3 +143,34 @@ def test_one_class_labeled_warns_in_the_status_bar(qtbot, window, tmp_path):
     s.set_labels([int(s.ids[0])], s.classes[-1].id)
     window._update_status()
     assert "one class labeled" not in window.status_counts.text()
+
+
+def test_read_only_project_without_embeddings_still_predicts(qtbot, window, tmp_path, monkeypatch):
+    """A shared, read-only project whose images were never embedded: the embedding pass runs in memory
+    (nothing can be cached), predictions appear, and nothing reports a failure to write."""
+    import core.project as cp
+    from core.images import file_hash
+
+    photos = tmp_path / "shared" / "photos"
+    shutil.copytree(MINI, photos)
+    ro = tmp_path / "shared" / "team.fewlens"
+    with Project.create(ro) as p:
+        for name in ("Hat", "Pants", "Shoes"):
+            cid = p.add_class(name)
+            files = sorted((photos / name).iterdir())
+            ids = p.add_images([(f, file_hash(f)) for f in files])
+            p.set_labels(ids[:2], cid)
+    real_access = os.access
+    locked = {ro, ro.parent}
+    monkeypatch.setattr(cp.os, "access",
+                        lambda p, mode: False if mode == os.W_OK and Path(p) in locked else real_access(p, mode))
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    job = window.open_project(ro, wait=True)
+    assert job.error is None and window.windowTitle() == "team (read-only) — FewLens"
+    s = window.session
+    qtbot.waitUntil(lambda: not window.jobs and s.pending_embeddings == 0 and s.predictions_current, timeout=60_000)
+    assert int(s.emb.have.sum()) == 18  # every image embedded (in memory)
+    assert len(s.pred.top) == 18 and (s.pred.top >= 0).all() and (s.pred.confidence > 0).all()
+    assert not [m for m in messages if "cannot write" in m or "failed" in m.lower()], messages
+    assert not window.report.isVisible() or "write" not in window.report.text()
