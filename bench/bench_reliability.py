@@ -12,11 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,27 +38,10 @@ while True:
 
 
 def _kill_run(script: Path, path: Path, start: int, delay: float, env: dict) -> list[int]:
-    proc = subprocess.Popen([sys.executable, str(script), str(path), str(start)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    lines: list[str] = []
-    ready = threading.Event()
+    """The suite's kill -9 runner (start the writer, wait for "ready", SIGKILL after ``delay``)."""
+    from test_project_killsafety import _run_until_killed
 
-    def read() -> None:
-        for line in proc.stdout:
-            lines.append(line.strip())
-            if line.startswith("ready"):
-                ready.set()
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    if not ready.wait(60):
-        proc.kill()
-        raise SystemExit(f"writer did not start: {proc.stderr.read()}")
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    t.join(10)
-    return [int(x.split()[1]) for x in lines if x.startswith("ack ")]
+    return _run_until_killed(script, path, start, delay, env)[0]
 
 
 def kills_while_labeling(work: Path, kills: int, env: dict) -> dict:
