@@ -109,6 +109,42 @@ def write_config_sidecar(path: str | os.PathLike, cfg: dict) -> Path:
     return side
 
 
+def record_measurement(path: str | os.PathLike, measured: dict) -> Path:
+    """Store a measured score (``fewlens omniglot-lake --record``) in the checkpoint's sidecar,
+    tied to the checkpoint's hash: re-exporting the weights drops it (see :func:`measured_quality`)."""
+    side = config_sidecar(path)
+    try:
+        doc = json.loads(side.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    sha = _file_sha256(path)
+    if doc.get("checkpoint_sha256") != sha or "config" not in doc:
+        doc = {"checkpoint_sha256": sha, "config": load_checkpoint(path)["config"]}
+    doc["measured"] = measured
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, side)
+    return side
+
+
+def measured_quality(path: str | os.PathLike) -> dict | None:
+    """The score recorded in a checkpoint's sidecar, or None (none recorded, or recorded for other
+    weights).  JSON only: the GUI's method picker calls this without importing torch."""
+    try:
+        doc = json.loads(config_sidecar(path).read_text())
+        if doc.get("checkpoint_sha256") == _file_sha256(path) and isinstance(doc.get("measured"), dict):
+            return doc["measured"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def bundled_method_quality(method: str) -> dict | None:
+    """Measured quality of the shipped Omniglot model of ``method`` (``omniglot_conv4_<method>``)."""
+    path = bundled_checkpoints().get(f"omniglot_conv4_{method}")
+    return measured_quality(path) if path is not None else None
+
+
 def read_config(path: str | os.PathLike) -> dict:
     """A checkpoint's config.  Listing backbones reads the JSON sidecar so the GUI's backbone menu
     and the torch-free CPU bundle never import torch; a missing or stale sidecar (its hash no longer
