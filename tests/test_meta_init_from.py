@@ -158,3 +158,20 @@ def test_record_measurement_survives_in_the_sidecar_config(tmp_path, encoder):
     doc = json.loads(ck.with_suffix(".json").read_text())
     assert doc["config"]["method"] == "protonet" and doc["measured"]["lake_error_pct"] == 9.5
     assert bundled_method_quality("no-such-method") is None
+
+
+def test_half_export_is_smaller_and_scores_the_same(tmp_path, encoder):
+    full = load_checkpoint(encoder)
+    src = tmp_path / "full.pt"
+    from core.meta.checkpoints import save_checkpoint
+
+    save_checkpoint({"config": full["config"], "model": full["model"], "episode": 1}, src)
+    half = export_slim(src, tmp_path / "half.pt", half=True)
+    assert half.stat().st_size < 0.6 * src.stat().st_size
+    a, _ = load_learner(src)
+    b, _ = load_learner(half)
+    assert next(b.parameters()).dtype == torch.float32  # cast back on load
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(a.embed(x), b.embed(x), rtol=2e-2, atol=2e-2)
+    assert json.loads(load_checkpoint(half)["config"]["export"])["stored_dtype"] == "float16"

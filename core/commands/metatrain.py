@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--export", metavar="FILE",
                    help="also write the best-validation weights as a slim checkpoint (config + weights only, "
                         "what ships in assets/models/omniglot/)")
+    p.add_argument("--export-fp16", action="store_true",
+                   help="store the exported weights as float16 (half the size; loaded back as float32)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="step", choices=["step", "cosine"],
                    help="step: halve every --lr-halve-every steps; cosine: decay to lr/20 over --lr-horizon steps")
@@ -95,7 +97,7 @@ def run(args) -> int:
     if args.export and rank0:
         from ..meta.checkpoints import export_slim
 
-        export_slim(args.out, args.export)
+        export_slim(args.out, args.export, half=args.export_fp16)
     if args.json and rank0:
         json.dump({"out": args.out, "episodes": result["episodes"], "best": result["best"],
                    "history": result["history"]}, sys.stdout, indent=2)
