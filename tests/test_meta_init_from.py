@@ -167,7 +167,8 @@ def test_half_export_is_smaller_and_scores_the_same(tmp_path, encoder):
 
     save_checkpoint({"config": full["config"], "model": full["model"], "episode": 1}, src)
     half = export_slim(src, tmp_path / "half.pt", half=True)
-    assert half.stat().st_size < 0.6 * src.stat().st_size
+    float_bytes = sum(v.numel() * 4 for v in full["model"].values() if v.is_floating_point())
+    assert src.stat().st_size - half.stat().st_size > 0.45 * float_bytes  # the weights take half the bytes
     a, _ = load_learner(src)
     b, _ = load_learner(half)
     assert next(b.parameters()).dtype == torch.float32  # cast back on load

@@ -55,6 +55,8 @@ def register(sub) -> None:
                    help="MAML: start the head from the support prototypes each episode (Proto-MAML; adapts the head only)")
     p.add_argument("--relation-loss", default="mse", choices=["mse", "ce"],
                    help="Relation net: MSE on sigmoid scores (the paper) or cross-entropy over the classes")
+    p.add_argument("--siamese-loss", default="bce", choices=["bce", "ce"],
+                   help="Siamese: BCE on same/different pairs (Koch) or cross-entropy over the classes on the pair logits")
     p.add_argument("--init-from", metavar="FILE", default="",
                    help="start the Conv-4 encoder from this checkpoint's (e.g. a bundled ProtoNet id); the head starts fresh")
     p.add_argument("--freeze-backbone", type=int, default=0, metavar="N",
@@ -89,7 +91,7 @@ def run(args) -> int:
         val_groups=[g for g in args.val_alphabets.split(",") if g], val_every=args.val_every,
         val_episodes=args.val_episodes, checkpoint_every=args.checkpoint_every, inner_lr=args.inner_lr,
         inner_steps=args.inner_steps, eval_steps=args.eval_steps, first_order=args.first_order, anil=args.anil,
-        proto_init=args.proto_init, relation_loss=args.relation_loss, init_from=init_from,
+        proto_init=args.proto_init, relation_loss=args.relation_loss, siamese_loss=args.siamese_loss, init_from=init_from,
         freeze_backbone=args.freeze_backbone, bank_views=args.bank_views, backbone_lr=args.backbone_lr,
     )
     result = EpisodicTrainer(cfg, device=args.device, out=args.out).train(resume=args.resume)

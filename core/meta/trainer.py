@@ -68,6 +68,7 @@ class TrainConfig:
     anil: bool = False
     relation_hidden: int = 128
     relation_loss: str = "mse"
+    siamese_loss: str = "bce"
     proto_init: bool = False  # MAML: head initialised from the support prototypes (Proto-MAML)
     # start from another checkpoint's Conv-4 encoder (e.g. the shipped ProtoNet): its backbone
     # weights are copied in, the method's head starts fresh; the encoder stays frozen (eval-mode
@@ -79,7 +80,7 @@ class TrainConfig:
 
     def learner_config(self, in_channels: int) -> dict:
         keys = ("method", "backbone", "ways", "input_size", "hidden", "inner_lr", "inner_steps", "eval_steps",
-                "first_order", "anil", "relation_hidden", "relation_loss", "proto_init")
+                "first_order", "anil", "relation_hidden", "relation_loss", "proto_init", "siamese_loss")
         d = {k: getattr(self, k) for k in keys}
         d["in_channels"] = in_channels
         return d
