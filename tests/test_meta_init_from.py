@@ -40,13 +40,15 @@ def _cfg(encoder, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-@pytest.mark.parametrize("method", ["siamese", "relation"])
+@pytest.mark.parametrize("method", ["siamese", "siamese:ce", "relation"])
 def test_head_trains_on_the_frozen_encoder_then_fine_tunes(tmp_path, encoder, method, monkeypatch):
     monkeypatch.setenv("FEWLENS_CACHE_DIR", str(tmp_path / "cache"))
     enc = load_checkpoint(encoder)["model"]
     out = tmp_path / "m.pt"
+    method, _, loss = method.partition(":")
     res = EpisodicTrainer(_cfg(encoder, method=method, episodes=60, freeze_backbone=40, val_every=20,
-                               checkpoint_every=0), "cpu", out, **QUIET).train()
+                               checkpoint_every=0, siamese_loss=loss or "bce", queries=4,
+                               lr=1e-2 if loss else 3e-3), "cpu", out, **QUIET).train()
     losses = [h["loss"] for h in res["history"]]
     assert losses[1] < losses[0], res["history"]  # the head learns while the encoder is frozen
     ck = load_checkpoint(out)
