@@ -50,15 +50,40 @@ METHODS: dict[str, tuple[str, str, str, bool]] = {
 }
 
 
-def method_choices(names: list[str]) -> list[Choice]:
+#: A method whose shipped meta-trained model (assets/models/omniglot/omniglot_conv4_<method>.pt)
+#: has a measured Lake one-shot error above this is not offered: 20 % (80 % correct, 20-way) is
+#: well below the single ProtoNet's 12 % and the published 2-8 %, i.e. a model that does not work.
+MAX_SHIPPED_LAKE_ERROR_PCT = 20.0
+
+
+def method_quality(name: str) -> dict | None:
+    """The measured score in the JSON sidecar of the method's shipped model (no torch import)."""
+    from core.meta.checkpoints import bundled_method_quality
+
+    return bundled_method_quality(name)
+
+
+def quality_text(q: dict) -> str:
+    lo, hi = q.get("lake_error_ci95_pct") or (None, None)
+    ci = f", 95 % interval {lo:.1f}-{hi:.1f} %" if lo is not None else ""
+    return (f"Measured on handwritten characters (Omniglot, Lake's 20-way one-shot test): "
+            f"{q['lake_error_pct']:.1f} % wrong ({q.get('errors', '?')}/{q.get('queries', '?')}{ci}).")
+
+
+def method_choices(names: list[str], quality=None) -> list[Choice]:
+    """Picker entries in display order; a method whose shipped model measured worse than
+    ``MAX_SHIPPED_LAKE_ERROR_PCT`` is left out, the others' tooltips carry the measured score."""
     order = list(METHODS)
     names = sorted(names, key=lambda n: (n != DEFAULT_METHOD, order.index(n) if n in order else len(order), n))
     out = []
     for name in names:
         title, group, text, advanced = METHODS.get(name, (name, "Research methods", "A registered method.", True))
+        q = (quality or method_quality)(name)
+        if q is not None and float(q.get("lake_error_pct", 100.0)) > MAX_SHIPPED_LAKE_ERROR_PCT:
+            continue
         if name == DEFAULT_METHOD:
             title += " (default)"
-        out.append(Choice(name, title, group, text, advanced))
+        out.append(Choice(name, title, group, text, advanced, detail=quality_text(q) if q else ""))
     return out
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Issue order: engine (speed, ingest, accuracy per backbone), meta-learning, accuracy push, app, store.
-ORDER = ["embedding", "ingest", "core_eval", "meta", "accuracy", "gui", "project", "evaluation", "batch",
-         "calibration", "readapt", "camera", "backbones", "reliability"]
+ORDER = ["embedding", "ingest", "core_eval", "meta", "meta_methods", "accuracy", "gui", "project", "evaluation",
+         "batch", "calibration", "readapt", "camera", "backbones", "reliability"]
 
 HEADER = """# FewLens benchmarks
 
@@ -38,6 +38,7 @@ with and without `torch.compile`); it exits cleanly with "no CUDA" here.
 | 12 MP JPEG ingest vs reduced-scale decode limit | >= 80 % | 89 % (loaded machine); 143 % in the quiet rerun, where the limit pass itself ran slower than ingest, so read it as "at the limit" | met |
 | `predict` on Coral's cat / dog / hotdog imprinting photos | 3/3 | 3/3 (a test) | met |
 | Lake's Omniglot 20-way one-shot, small background sets only | error <= 8.0 % | 7.00 % inductive (28/400; ensemble of three Conv-4 ProtoNets + shift TTA; single ProtoNet 12.0 %; deep convnet baseline 24.0 / 22.3 %). Transductive (the run's 20 unlabeled test drawings refine the prototypes; not comparable with the published inductive numbers): 4.25 % single, 2.25 % ensemble | met |
+| Lake 20-way one-shot, MAML / Siamese / Relation (issue 18; each starts from the ProtoNet encoder) | <= 15 / 12 / 12 % | MAML 12.50 % (50/400), Siamese 13.00 % (52/400), Relation 11.75 % (47/400), inductive; before 86.8 / 39.8 / 25.0 | MAML, Relation met; Siamese 1 point short |
 | clothing17 5-way 1-shot, app default vs best peer + 3 | >= 53.8 % | 55.0 ± 1.0 (softkmeans; best peer 49.9) | met |
 | clothing17 5-way 5-shot, app default vs best peer + 3 | >= 71.3 % | 73.4 ± 0.8 (last stage of the backbone adapted to the labels, then softkmeans; GPU-measured; 73.5 with 10 unlabeled + distractors per class; best peer 68.1; frozen softkmeans 69.4). Confirmation classes 63.2 → 67.7 | met |
 | label → refit + predict at 10,000 cached images | < 50 ms | ProtoNet 13.3 ms, default softkmeans 39.2 ms (one thread: 33.1 ms) | met |

@@ -46,6 +46,9 @@ def register(sub) -> None:
                    help="weight of a fully assigned test drawing vs the labeled one (default %(default)s, tuned "
                         "for Lake-shaped runs where every class has a test drawing; use --tr-temperature 1 "
                         "--tr-weight 0.5 when some classes may have none)")
+    p.add_argument("--record", action="store_true",
+                   help="store the inductive Lake error and its 95 %% interval in the model's JSON sidecar (one "
+                        "--backbone, its own head): what the app's method picker shows")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -123,15 +126,41 @@ def run(args) -> int:
     if args.episodes:
         ds = runs_as_dataset(runs, size)
         res["episodes"] = [score_episodes(ds, scorers, w, args.episodes, args.seed) for w in (5, 20) if w <= len(ds)]
+    if args.record:
+        record(args, backbone, res)
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         print()
     else:
         for r in res["runs"]:
             print(f"{r['run']}: {r['errors']}/{r['queries']} wrong ({r['error_pct']:.1f} %)")
-        print(f"Lake one-shot error: {res['error_pct']:.2f} % ({res['errors']}/{res['queries']}) "
+        lo, hi = res["error_ci95_pct"]
+        print(f"Lake one-shot error: {res['error_pct']:.2f} % ({res['errors']}/{res['queries']}; 95 % interval "
+              f"{lo:.1f}-{hi:.1f} %) "
               f"[{args.method} on {backbone}{(', TTA ' + res['tta']) if res['tta'] else ''}"
               f"{(', transductive ' + res['transductive']) if res['transductive'] else ', inductive'}]")
         for e in res.get("episodes", []):
             print(f"{e['ways']}-way 1-shot episodes: {100 * e['accuracy']:.2f} +- {100 * e['ci95']:.2f} %")
     return 0
+
+
+def record(args, backbone: str, res: dict) -> None:
+    """Write the score into the scored checkpoint's sidecar (``measured``): inductive, own head,
+    default shift TTA only, so what the picker shows is the published-comparable number."""
+    import datetime
+
+    from ..errors import FewLensError
+    from ..meta.checkpoints import read_config, record_measurement, resolve_checkpoint
+
+    names = [b for b in backbone.split(",") if b]
+    if len(names) != 1 or args.transductive or args.no_tta or args.tta != "shift":
+        raise FewLensError("--record scores one --backbone, inductively, with the default TTA")
+    path = resolve_checkpoint(names[0])
+    if args.method not in ("native", read_config(path).get("method")):
+        raise FewLensError(f"--record needs the checkpoint's own head (--method {read_config(path).get('method')})")
+    record_measurement(path, {
+        "benchmark": "lake_one_shot_20way", "lake_error_pct": res["error_pct"], "errors": res["errors"],
+        "queries": res["queries"], "lake_error_ci95_pct": res["error_ci95_pct"], "inference": "inductive, TTA shift",
+        "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": f"fewlens omniglot-lake --runs all_runs.zip --backbone {names[0]} --method {args.method} --record",
+    })

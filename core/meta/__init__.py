@@ -7,7 +7,8 @@ Modules:
     functional   MAML's ``FunctionalLearner``: ``clone()`` / ``adapt(loss)`` (second or first order, ANIL)
     heads        Siamese (weighted L1) and Relation heads, shared with ``core.methods``
     learners     ProtoNet / Siamese / Relation / MAML episodic learners built from a config dict
-    trainer      ``EpisodicTrainer``: checkpoints, exact resume, seeds, DDP under torchrun
+    trainer      ``EpisodicTrainer``: checkpoints, exact resume, seeds, DDP under torchrun, --init-from an encoder
+    bank         a frozen encoder's embeddings of every training image (the frozen phase's fast path)
     checkpoints  checkpoint files, slim exports, bundled Omniglot models as backbones
     lake         Lake et al.'s one-shot benchmark (all_runs) and its episodes
     support_fit  helpers for embedding-level methods that fit a head on the support set

@@ -77,12 +77,19 @@ def load_learner(path: str | os.PathLike, best: bool = True):
     return learner, cfg
 
 
-def export_slim(src: str | os.PathLike, dest: str | os.PathLike, best: bool = True, note: dict | None = None) -> Path:
-    """Keep config + (best) weights only: the small file that ships in assets/."""
+def export_slim(src: str | os.PathLike, dest: str | os.PathLike, best: bool = True, note: dict | None = None,
+                half: bool = False) -> Path:
+    """Keep config + (best) weights only: the small file that ships in assets/.  ``half`` stores the
+    float tensors as float16 (half the bytes; loading casts them back to float32), which keeps a
+    Conv-4 with a relation module under 0.5 MB."""
     ck = load_checkpoint(src)
     model = ck.get("best_model") if best and ck.get("best_model") else ck["model"]
+    if half:
+        model = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
     cfg = dict(ck["config"])
     meta = {"trained_episodes": int(ck.get("episode", 0)), "best": ck.get("best") or {}}
+    if half:
+        meta["stored_dtype"] = "float16"
     if note:
         meta.update(note)
     cfg["export"] = json.dumps(meta)
@@ -107,6 +114,42 @@ def write_config_sidecar(path: str | os.PathLike, cfg: dict) -> Path:
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
     os.replace(tmp, side)
     return side
+
+
+def record_measurement(path: str | os.PathLike, measured: dict) -> Path:
+    """Store a measured score (``fewlens omniglot-lake --record``) in the checkpoint's sidecar,
+    tied to the checkpoint's hash: re-exporting the weights drops it (see :func:`measured_quality`)."""
+    side = config_sidecar(path)
+    try:
+        doc = json.loads(side.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    sha = _file_sha256(path)
+    if doc.get("checkpoint_sha256") != sha or "config" not in doc:
+        doc = {"checkpoint_sha256": sha, "config": load_checkpoint(path)["config"]}
+    doc["measured"] = measured
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, side)
+    return side
+
+
+def measured_quality(path: str | os.PathLike) -> dict | None:
+    """The score recorded in a checkpoint's sidecar, or None (none recorded, or recorded for other
+    weights).  JSON only: the GUI's method picker calls this without importing torch."""
+    try:
+        doc = json.loads(config_sidecar(path).read_text())
+        if doc.get("checkpoint_sha256") == _file_sha256(path) and isinstance(doc.get("measured"), dict):
+            return doc["measured"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def bundled_method_quality(method: str) -> dict | None:
+    """Measured quality of the shipped Omniglot model of ``method`` (``omniglot_conv4_<method>``)."""
+    path = bundled_checkpoints().get(f"omniglot_conv4_{method}")
+    return measured_quality(path) if path is not None else None
 
 
 def read_config(path: str | os.PathLike) -> dict:

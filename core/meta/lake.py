@@ -129,7 +129,8 @@ class LearnerScorer:
 
     def embeddings(self, xs, xq):
         """(support, query) embeddings, TTA-averaged; ``None`` for learners scored on images (MAML)."""
-        if self.method is None and (not hasattr(self.learner, "logits_z") or getattr(self.learner, "method", "") == "maml"):
+        image_level = getattr(self.learner, "method", "") == "maml" and not getattr(self.learner, "proto_init", False)
+        if self.method is None and (not hasattr(self.learner, "logits_z") or image_level):
             return None
         return self._embed(xs), self._embed(xq)
 
@@ -178,8 +179,20 @@ def score_runs(runs: list[LakeRun], scorers: list, input_size: int) -> dict:
                         "error_pct": round(100.0 * wrong / len(r.answers), 2)})
         wrong_total += wrong
         n_total += len(r.answers)
+    lo, hi = wilson_interval(wrong_total, n_total)
     return {"error_pct": round(100.0 * wrong_total / n_total, 2), "errors": wrong_total, "queries": n_total,
-            "runs": per_run}
+            "error_ci95_pct": [round(100 * lo, 2), round(100 * hi, 2)], "runs": per_run}
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion k/n (sound near 0, unlike the normal one)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return float(max(0.0, c - h)), float(min(1.0, c + h))
 
 
 def score_episodes(ds: MetaDataset, scorers: list, ways: int, episodes: int, seed: int = 0) -> dict:

@@ -42,7 +42,12 @@ class EpisodicLearner(nn.Module):
         raise NotImplementedError
 
     def forward(self, xs, ys, xq, yq, ways: int):
-        logits = self.logits(xs, ys, xq, ways)
+        z = self.embed(torch.cat([xs, xq]))
+        return self.forward_z(z[: len(xs)], ys, z[len(xs):], yq, ways)
+
+    def forward_z(self, zs, ys, zq, yq, ways: int):
+        """(loss, acc) of an episode from embeddings (a frozen encoder's feature bank trains heads on this)."""
+        logits = self.logits_z(zs, ys, zq, ways)
         return F.cross_entropy(logits, yq), accuracy(logits.detach(), yq)
 
 
@@ -61,14 +66,17 @@ class SiameseLearner(EpisodicLearner):
 
     The episode's (query, support) pairs are the training pairs: binary cross-entropy with the
     positives up-weighted by (ways - 1) so same and different pairs count equally.  Classification
-    scores each class by its best-matching support example.
+    scores each class by its best-matching support example.  ``loss="ce"`` trains the same pair
+    logits with cross-entropy over the episode's classes instead (a ranking objective: on a
+    ProtoNet encoder the BCE pair loss lowered held-out one-shot accuracy, bench/results/meta_methods.md).
     """
 
     method = "siamese"
 
-    def __init__(self, backbone: nn.Module, dim: int):
+    def __init__(self, backbone: nn.Module, dim: int, loss: str = "bce"):
         super().__init__(backbone)
         self.head = SiameseHead(dim)
+        self.loss = loss
 
     def pair_logits(self, xs, xq):
         z = self.embed(torch.cat([xs, xq]))
@@ -82,8 +90,11 @@ class SiameseLearner(EpisodicLearner):
     def logits_z(self, zs, ys, zq, ways):
         return self.class_scores(self.head.pairwise(zq, zs), ys, ways)
 
-    def forward(self, xs, ys, xq, yq, ways):
-        pair = self.pair_logits(xs, xq)
+    def forward_z(self, zs, ys, zq, yq, ways):
+        pair = self.head.pairwise(zq, zs)
+        if self.loss == "ce":
+            scores = self.class_scores(pair, ys, ways)
+            return F.cross_entropy(scores, yq), accuracy(scores.detach(), yq)
         same = (yq[:, None] == ys[None, :]).float()
         loss = F.binary_cross_entropy_with_logits(pair, same, pos_weight=pair.new_tensor(max(ways - 1, 1)))
         return loss, accuracy(self.class_scores(pair.detach(), ys, ways), yq)
@@ -106,8 +117,8 @@ class RelationLearner(EpisodicLearner):
     def logits_z(self, zs, ys, zq, ways):
         return self.head.pairwise(zq, class_means(zs, ys, ways))
 
-    def forward(self, xs, ys, xq, yq, ways):
-        logits = self.logits(xs, ys, xq, ways)
+    def forward_z(self, zs, ys, zq, yq, ways):
+        logits = self.logits_z(zs, ys, zq, ways)
         if self.loss == "mse":
             loss = F.mse_loss(torch.sigmoid(logits), F.one_hot(yq, ways).float())
         else:
@@ -121,14 +132,22 @@ class MAMLLearner(EpisodicLearner):
     The head is a linear layer whose rows are the class slots of an episode (``ways`` of them).
     Full MAML adapts backbone + head in the inner loop; ``anil=True`` embeds once and adapts only
     the head, which is what makes it interactive on large frozen backbones.
+
+    ``proto_init=True`` is Proto-MAML (Triantafillou et al. 2020), always ANIL-style here: the head
+    has no stored weights, each episode starts it from the support prototypes (row c = 2 p_c,
+    bias -||p_c||^2, i.e. exactly the Euclidean ProtoNet), the inner loop refines it on the support
+    loss and the outer loop trains the encoder through the prototypes and the queries.  Any number
+    of ways works, and the embedding-level scoring (``logits_z``) allows test-time augmentation.
     """
 
     method = "maml"
 
     def __init__(self, backbone: nn.Module, dim: int, ways: int, inner_lr: float = 0.4, inner_steps: int = 1,
-                 first_order: bool = False, anil: bool = False, eval_steps: int | None = None):
+                 first_order: bool = False, anil: bool = False, eval_steps: int | None = None,
+                 proto_init: bool = False):
         super().__init__(backbone)
-        self.head = nn.Linear(dim, ways)
+        self.proto_init = proto_init
+        self.head = None if proto_init else nn.Linear(dim, ways)
         self.ways = ways
         self.inner_lr = inner_lr
         self.inner_steps = inner_steps
@@ -148,7 +167,37 @@ class MAMLLearner(EpisodicLearner):
             fast.adapt(F.cross_entropy(fast(feats_s), ys))
         return fast
 
+    def adapt_head(self, zs, ys, ways: int, steps: int, create_graph: bool = False):
+        """Proto-MAML inner loop on support embeddings: (W, b) after ``steps`` SGD steps, and the
+        support loss before each step and after the last (``steps + 1`` values)."""
+        protos = class_means(zs, ys, ways)
+        w, b = 2 * protos, -(protos ** 2).sum(1)
+        second = create_graph and not self.first_order
+        losses = []
+        with torch.enable_grad():
+            if not w.requires_grad:  # evaluation under no_grad: adapt a detached copy
+                w, b = w.detach().requires_grad_(), b.detach().requires_grad_()
+                zs = zs.detach()
+            for _ in range(steps):
+                loss = F.cross_entropy(zs @ w.t() + b, ys)
+                losses.append(float(loss.detach()))
+                gw, gb = torch.autograd.grad(loss, [w, b], create_graph=second)
+                if not second:
+                    gw, gb = gw.detach(), gb.detach()
+                w, b = w - self.inner_lr * gw, b - self.inner_lr * gb
+            losses.append(float(F.cross_entropy(zs @ w.t() + b, ys).detach()))
+        return w, b, losses
+
+    def logits_z(self, zs, ys, zq, ways, steps: int | None = None, create_graph: bool = False):
+        if not self.proto_init:
+            raise NotImplementedError("MAML without proto_init adapts on images; use logits()")
+        w, b, _ = self.adapt_head(zs, ys, ways, self.eval_steps if steps is None else steps, create_graph)
+        return zq @ w.t() + b
+
     def logits(self, xs, ys, xq, ways, steps: int | None = None, create_graph: bool = False):
+        if self.proto_init:
+            z = self.embed(torch.cat([xs, xq]))
+            return self.logits_z(z[: len(xs)], ys, z[len(xs):], ways, steps, create_graph)
         if ways > self.ways:
             raise ValueError(f"this MAML model was meta-trained for {self.ways}-way episodes; {ways}-way needs more head rows")
         if ways < self.ways:
@@ -198,10 +247,11 @@ def build_learner(cfg: dict) -> EpisodicLearner:
     if m == "protonet":
         return ProtoLearner(bb)
     if m == "siamese":
-        return SiameseLearner(bb, dim)
+        return SiameseLearner(bb, dim, cfg.get("siamese_loss", "bce"))
     if m == "relation":
         return RelationLearner(bb, dim, cfg.get("relation_hidden", 128), cfg.get("relation_loss", "mse"))
     if m == "maml":
         return MAMLLearner(bb, dim, cfg["ways"], cfg.get("inner_lr", 0.4), cfg.get("inner_steps", 1),
-                           cfg.get("first_order", False), cfg.get("anil", False), cfg.get("eval_steps"))
+                           cfg.get("first_order", False), cfg.get("anil", False), cfg.get("eval_steps"),
+                           cfg.get("proto_init", False))
     raise ValueError(f"unknown meta-learning method {m!r}; choose from: {', '.join(LEARNERS)}")

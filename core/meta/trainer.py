@@ -68,10 +68,19 @@ class TrainConfig:
     anil: bool = False
     relation_hidden: int = 128
     relation_loss: str = "mse"
+    siamese_loss: str = "bce"
+    proto_init: bool = False  # MAML: head initialised from the support prototypes (Proto-MAML)
+    # start from another checkpoint's Conv-4 encoder (e.g. the shipped ProtoNet): its backbone
+    # weights are copied in, the method's head starts fresh; the encoder stays frozen (eval-mode
+    # BatchNorm, no gradient) for the first freeze_backbone steps, then trains at lr * backbone_lr
+    init_from: str = ""
+    freeze_backbone: int = 0
+    backbone_lr: float = 1.0
+    bank_views: int = 4  # frozen steps sample embeddings from a feature bank of this many views (0: images)
 
     def learner_config(self, in_channels: int) -> dict:
         keys = ("method", "backbone", "ways", "input_size", "hidden", "inner_lr", "inner_steps", "eval_steps",
-                "first_order", "anil", "relation_hidden", "relation_loss")
+                "first_order", "anil", "relation_hidden", "relation_loss", "proto_init", "siamese_loss")
         d = {k: getattr(self, k) for k in keys}
         d["in_channels"] = in_channels
         return d
@@ -140,7 +149,15 @@ class EpisodicTrainer:
         torch.manual_seed(c.seed)
         lcfg = c.learner_config(train_ds.channels)
         learner = build_learner(lcfg).to(self.device)
-        opt = torch.optim.Adam(learner.parameters(), lr=c.lr)
+        if c.init_from and not resume:
+            init_backbone(learner, c.init_from, lcfg)
+        bb_params = list(learner.backbone.parameters())
+        bb_ids = {id(p) for p in bb_params}
+        rest = [p for p in learner.parameters() if id(p) not in bb_ids]
+        groups = [{"params": bb_params, "lr": c.lr * c.backbone_lr}]
+        if rest:
+            groups.append({"params": rest, "lr": c.lr})
+        opt = torch.optim.Adam(groups, lr=c.lr)
         if c.lr_schedule == "step":
             sched = torch.optim.lr_scheduler.StepLR(opt, max(c.lr_halve_every, 1), 0.5)
         elif c.lr_schedule == "cosine":
@@ -184,18 +201,53 @@ class EpisodicTrainer:
         ys, yq = torch.from_numpy(ys_np).to(self.device), torch.from_numpy(yq_np).to(self.device)
         aug = Augment() if c.augment else None
         run_loss, run_acc, n_run, t0 = 0.0, 0.0, 0, time.time()
+        if c.init_from and start == 0 and self.rank == 0 and val_ds is not None and c.val_episodes > 0 and c.val_every:
+            # the starting point is a candidate too: fine-tuning must beat it to be kept
+            va, ci = evaluate_learner(learner, val_ds, c.val_ways, c.val_shots, 5, c.val_episodes, self.device,
+                                      within_group=1.0)
+            best = {"episode": 0, "val_acc": va}
+            best_state = {k: v.detach().cpu().clone() for k, v in learner.state_dict().items()}
+            history.append({"episode": 0, "val_acc": va, "val_ci95": ci})
+            self.log(f"episode 0 (initial weights from {c.init_from})  val_acc {va:.4f}  val_ci95 {ci:.4f}")
+        bank = None
+        if c.freeze_backbone > start and c.bank_views > 0:
+            if self.world > 1:
+                raise FewLensError("--freeze-backbone with a feature bank runs in one process; use --bank-views 0 under torchrun")
+            from .bank import build_feature_bank
+
+            tb = time.time()
+            from ..paths import cache_dir
+
+            bank = build_feature_bank(learner, train_ds, c.bank_views, c.seed, aug, self.device,
+                                      cache=cache_dir() / "feature_banks")
+            if self.rank == 0:
+                self.log(f"feature bank: {c.bank_views} views of {sum(len(x) for x in train_ds.images)} images "
+                         f"in {time.time() - tb:.1f} s")
         learner.train()
         for step in range(start, c.episodes):
+            frozen = step < c.freeze_backbone
+            for p in bb_params:
+                p.requires_grad_(not frozen)
+            learner.backbone.train(not frozen)
             idx = step * self.world + self.rank
             rng = episode_rng(c.seed, idx)
-            s_np, q_np, _ = sample_episode(train_ds, shape, rng, c.within_group)
-            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            xs = to_input(s_np, train_ds.store_size, c.input_size, aug, gen, self.device)
-            xq = to_input(q_np, train_ds.store_size, c.input_size, aug, gen, self.device)
-            loss, acc = model(xs, ys, xq, yq, c.ways)
+            if frozen and bank is not None:
+                from .bank import pick_views
+
+                s_np, q_np, _ = sample_episode(bank, shape, rng, c.within_group)
+                gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+                loss, acc = learner.forward_z(pick_views(s_np, gen, self.device), ys,
+                                              pick_views(q_np, gen, self.device), yq, c.ways)
+            else:
+                s_np, q_np, _ = sample_episode(train_ds, shape, rng, c.within_group)
+                gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+                xs = to_input(s_np, train_ds.store_size, c.input_size, aug, gen, self.device)
+                xq = to_input(q_np, train_ds.store_size, c.input_size, aug, gen, self.device)
+                loss, acc = model(xs, ys, xq, yq, c.ways)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if loss.requires_grad:  # a Proto-MAML head with a frozen encoder has nothing to train
+                loss.backward()
+                opt.step()
             sched.step()
             run_loss += float(loss.detach())
             run_acc += float(acc)
@@ -206,7 +258,7 @@ class EpisodicTrainer:
             last = done == c.episodes
             if c.val_every and (done % c.val_every == 0 or last):
                 entry = {"episode": done, "loss": run_loss / n_run, "train_acc": run_acc / n_run,
-                         "lr": sched.get_last_lr()[0], "sec": round(time.time() - t0, 1)}
+                         "lr": sched.get_last_lr()[-1], "sec": round(time.time() - t0, 1)}
                 if val_ds is not None and c.val_episodes > 0:
                     va, ci = evaluate_learner(learner, val_ds, c.val_ways, c.val_shots, 5, c.val_episodes,
                                               self.device, within_group=1.0)
@@ -215,6 +267,7 @@ class EpisodicTrainer:
                         best = {"episode": done, "val_acc": va}
                         best_state = {k: v.detach().cpu().clone() for k, v in learner.state_dict().items()}
                     learner.train()
+                    learner.backbone.train(done >= c.freeze_backbone)
                 history.append(entry)
                 self.log("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
                 run_loss, run_acc, n_run = 0.0, 0.0, 0
@@ -237,6 +290,26 @@ class EpisodicTrainer:
 
             dist.barrier()
         return {"history": history, "best": best, "learner": learner, "episodes": c.episodes}
+
+
+def init_backbone(learner, path: str | Path, lcfg: dict) -> None:
+    """Copy the Conv-4 encoder weights (``backbone.*``, BatchNorm statistics included) of another
+    checkpoint into ``learner``; the architecture (hidden width, input size) must match."""
+    from .checkpoints import load_checkpoint
+
+    ck = load_checkpoint(path)
+    saved = ck["config"]
+    for k in ("backbone", "input_size", "hidden", "in_channels"):
+        if k in saved and saved.get(k) != lcfg.get(k):
+            raise FewLensError(f"{path}: its encoder was trained with {k}={saved.get(k)!r}, not {lcfg.get(k)!r}")
+    state = ck.get("best_model") or ck["model"]
+    bb = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    if not bb:
+        raise FewLensError(f"{path}: checkpoint has no backbone weights to start from")
+    try:
+        learner.backbone.load_state_dict(bb)
+    except RuntimeError as e:
+        raise FewLensError(f"{path}: encoder weights do not fit ({str(e).splitlines()[0][:120]})") from e
 
 
 def _np_state():
