@@ -42,6 +42,24 @@ def _fast() -> bool:
 WINDOW_TIMEOUT_S = float(os.environ.get("FEWLENS_SELF_TEST_WINDOW_TIMEOUT", "90"))
 
 
+#: What a build without torch / OpenCV cannot do, in the words the app and the self-test use.
+#: The accuracy figures are BENCHMARKS.md's (adapted vs pretrained features, 5-way 5-shot).
+NO_TORCH = ("this FewLens build has no torch, so it cannot adapt the backbone to your labels: predictions "
+            "stay on the pretrained features, which scored 2 to 22 points lower at 5 labels per class on "
+            "our photo sets; it cannot export models either (the standard bundle and the pip install can)")
+NO_OPENCV = "this FewLens build has no OpenCV, so it has no camera"
+
+
+def missing_capabilities() -> list[str]:
+    """One sentence per thing this install cannot do for want of a library (empty: nothing missing)."""
+    out = []
+    if not _has("torch"):
+        out.append(NO_TORCH)
+    if not _has("cv2"):
+        out.append(NO_OPENCV)
+    return out
+
+
 class Skip(Exception):
     """This build lacks what the check needs (said in one line)."""
 
@@ -111,8 +129,7 @@ def check_predict(st: _State) -> str:
 
 def check_adapt(st: _State) -> str:
     if not _has("torch"):
-        raise Skip("this build has no torch: it cannot adapt the backbone to the labels "
-                   "(predictions use the pretrained features)")
+        raise Skip(NO_TORCH)
     from .adaptation import AdaptationSettings
     from .recognizer_build import build_recognizer
 
@@ -170,7 +187,7 @@ def check_camera(st: _State) -> str:
     if st.rec is None:
         raise Skip("no model (predict failed)")
     if not _has("cv2"):
-        raise Skip("this build has no OpenCV: no camera")
+        raise Skip(NO_OPENCV)
     from PIL import Image
 
     from .camera import CameraLoop, CameraSource
