@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Issue order: engine (speed, ingest, accuracy per backbone), meta-learning, accuracy push, app, store.
 ORDER = ["embedding", "ingest", "core_eval", "meta", "accuracy", "gui", "project", "evaluation", "batch",
-         "calibration", "readapt", "camera", "backbones"]
+         "calibration", "readapt", "camera", "backbones", "bundle"]
 
 HEADER = """# FewLens benchmarks
 
