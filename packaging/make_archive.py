@@ -10,6 +10,7 @@ The archive holds one folder, ``fewlens-<version>-<platform>-<variant>/``: the b
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tarfile
@@ -43,7 +44,9 @@ def main() -> int:
     out = (args.out or bundle.parent) / f"{name}.tar.gz"
     tmp = out.with_name(out.name + ".part")
     t0 = time.perf_counter()
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+    # FEWLENS_ARCHIVE_LEVEL: gzip level (default 6; CI uses 1, faster for a somewhat larger file)
+    level = int(os.environ.get("FEWLENS_ARCHIVE_LEVEL", "6"))
+    with tarfile.open(tmp, "w:gz", compresslevel=level) as tar:
         tar.add(bundle, arcname=name)
         if sys.platform.startswith("linux"):
             for f in LINUX_FILES:
