@@ -604,7 +604,7 @@ class MainWindow(QMainWindow):
             return text + (" · updating…" if running else "")
         text = "Pretrained features"
         if not self.adapt_available:
-            return text + " · this build cannot adapt them to your labels (no torch: see Help ▸ About)"
+            return text + " · no adaptation in this build (Help ▸ About)"
         if running:
             return text + " · adapting…"
         if s.adapt_enabled and s.can_adapt() and not s.labels_allow_adaptation():

@@ -26,7 +26,7 @@ def test_without_torch_the_adapt_setting_is_off_and_says_why(qtbot, tmp_path, mo
     w = _window(qtbot, tmp_path)
     assert not w.act_adapt.isEnabled()
     assert "has no torch, so it cannot adapt the backbone to your labels" in w.act_adapt.toolTip()
-    assert w.features_text().startswith("Pretrained features · this build cannot adapt them")
+    assert w.features_text() == "Pretrained features · no adaptation in this build (Help ▸ About)"
     about = about_html(None)
     assert "What this build cannot do" in about and "cannot export models" in about
 
@@ -35,5 +35,5 @@ def test_with_torch_nothing_is_said(qtbot, tmp_path):
     pytest.importorskip("torch")
     w = _window(qtbot, tmp_path)
     assert w.act_adapt.isEnabled()
-    assert "torch" not in w.act_adapt.toolTip() and "cannot adapt" not in w.features_text()
+    assert "torch" not in w.act_adapt.toolTip() and "no adaptation" not in w.features_text()
     assert ("What this build cannot do" in about_html(None)) == (not self_test._has("cv2"))
