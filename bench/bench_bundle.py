@@ -88,8 +88,8 @@ def predict(cmd: list[str], env: dict, support: Path, query, adapt: str) -> tupl
     t0 = time.perf_counter()
     r = subprocess.run([*cmd, "predict", "--support", str(support), "--images", *[str(p) for p, _ in query],
                         "--format", "json", "--adapt", adapt], env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} predict failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+    if r.returncode != 0:  # recorded as this install's result (a crash is a finding, not a bench bug)
+        raise RuntimeError(f"predict failed ({r.returncode}): {' '.join(r.stderr.split())[-300:]}")
     doc = json.loads(r.stdout)
     by_path = {row["path"]: row["best_guess"] for row in doc["predictions"]}
     return [by_path.get(str(p)) for p, _ in query], time.perf_counter() - t0, bool(doc["adapted"])
@@ -140,8 +140,13 @@ def main() -> int:
         for i, (support, query) in enumerate(episodes):
             folder = support_folder(tmp, i, support)
             for name, cmd in installs:
-                preds, s, adapted = predict(cmd, env if name == "pip install" else env_bundle, folder, query, "auto")
                 r = results[name]
+                try:
+                    preds, s, adapted = predict(cmd, env if name == "pip install" else env_bundle, folder, query, "auto")
+                except RuntimeError as e:
+                    r["error"] = str(e)
+                    print(f"episode {i}: {name:<24} {e}", flush=True)
+                    preds, s, adapted = [None] * len(query), float("nan"), False
                 r["right"] += sum(p == c for p, (_, c) in zip(preds, query))
                 r["n"] += len(query)
                 r["s"].append(s)
@@ -149,6 +154,7 @@ def main() -> int:
                 r["preds"] += preds
                 print(f"episode {i}: {name:<24} {sum(p == c for p, (_, c) in zip(preds, query))}/{len(query)} "
                       f"({'adapted' if adapted else 'pretrained features'}, {s:.0f} s)", flush=True)
+            write(args, installs, results, {}, {}, load, episodes_done=i + 1)  # partial: survives a kill
 
         from core.images import file_hash
         from core.paths import assets_dir
@@ -171,13 +177,14 @@ def main() -> int:
     return 0
 
 
-def write(args, installs, results, starts, sizes, load) -> None:
+def write(args, installs, results, starts, sizes, load, episodes_done=None) -> None:
     pip = results["pip install"]["preds"]
     lines = ["## Desktop bundle (issue 19)", "",
              f"`{' '.join(['python', 'bench/bench_bundle.py', *sys.argv[1:]])}` — load average "
              f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start (2 cores shared with other work: "
              "times are upper bounds).", "",
-             f"**Accuracy on the same episodes**: {args.data.name}, 5-way 5-shot, {args.episodes} episodes x "
+             f"**Accuracy on the same episodes**: {args.data.name}, 5-way 5-shot, "
+             f"{episodes_done or args.episodes} episodes x "
              f"{args.queries * 5} queries (seed 0), `fewlens predict --support --adapt auto` (the default: "
              "adapts at 5 labels per class where the install can).", "",
              "| install | accuracy | adapted | same top-1 as pip | s per episode (mean) | cold start to window | warm start |",
@@ -185,18 +192,24 @@ def write(args, installs, results, starts, sizes, load) -> None:
     for name, _ in installs:
         r = results[name]
         same = sum(a == b for a, b in zip(r["preds"], pip))
-        first, warm = starts[name]
+        first, warm = starts.get(name, (float("nan"), float("nan")))
+        if "error" in r:
+            lines.append(f"| {name} | {r['error']} | | | | {first:.1f} s | {warm:.1f} s |")
+            continue
         lines.append(f"| {name} | {100 * r['right'] / r['n']:.1f} % ({r['right']}/{r['n']}) | "
                      f"{'yes' if all(r['adapted']) else 'no' if not any(r['adapted']) else 'some'} | "
                      f"{same}/{len(pip)} | {np.mean(r['s']):.0f} | {first:.1f} s | {warm:.1f} s |")
+    if not sizes:
+        lines.append("")
     lines += ["", "Cold start: the first launch with an empty cache folder (a bundle copies its ONNX models "
               "into it); warm: median of the next 3. Both until the window has opened the project (offscreen).",
               "", "**Size per part** (MB, files on disk):", ""]
     names = list(sizes)
-    lines += ["| part | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for part in [p for p, _ in PARTS] + ["executable + launcher"]:
+    lines += [] if not names else ["| part | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for part in [p for p, _ in PARTS] + ["executable + launcher"] if names else []:
         lines.append(f"| {part} | " + " | ".join(f"{sizes[n][part] / 1e6:.0f}" for n in names) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{sum(sizes[n].values()) / 1e6:.0f}**" for n in names) + " |")
+    if names:
+        lines.append("| **total** | " + " | ".join(f"**{sum(sizes[n].values()) / 1e6:.0f}**" for n in names) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

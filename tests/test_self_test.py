@@ -38,3 +38,19 @@ def test_missing_sample_photos_fail_with_one_line_naming_the_folder(fast, monkey
         in out.out
     assert out.out.splitlines()[-1] == "self-test: 1 of 6 checks failed: sample"
     assert "Traceback" not in out.out + out.err
+
+
+def test_without_torch_predict_keeps_the_pretrained_features(monkeypatch, capsys):
+    """The light bundle: `--adapt auto` must not crash on the missing torch, `--adapt on` says why."""
+    import json
+    from pathlib import Path
+
+    import core.adaptation
+
+    monkeypatch.setattr(core.adaptation, "_torch_installed", lambda: False)
+    data = Path(__file__).parent / "data" / "clothing_mini"
+    query = sorted((data / sorted(p.name for p in data.iterdir() if p.is_dir())[0]).iterdir())[0]
+    assert main(["predict", "--support", str(data), "--images", str(query), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["adapted"] is False
+    assert main(["predict", "--support", str(data), "--images", str(query), "--adapt", "on"]) == 1
+    assert "--adapt on: this FewLens build has no torch" in capsys.readouterr().err
