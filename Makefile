@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Test runs keep exported ONNX models / embeddings out of the user's cache.
 export FEWLENS_CACHE_DIR ?= $(CURDIR)/.cache/fewlens
 
-.PHONY: run test venv screenshots bundle bundle-light bundle-build clean
+.PHONY: run test venv screenshots bundle bundle-build clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,6 @@ screenshots: venv
 # Desktop bundle (one folder, CPU-only torch so it adapts like the pip install; BUNDLE=light: no torch),
 # built in its own venv (the dev venv's CUDA torch would add GBs), self-tested as a new user would
 # run it (empty cache/config/data folders), then packed as dist/fewlens-<version>-<platform>-<variant>.tar.gz.
-# `make bundle-light`: the light variant from the dev venv (no second venv: CI's quick bundle).
 # See packaging/README.md.
 BUNDLE ?= cpu
 BUNDLE_VENV := build/bundle-venv
@@ -37,10 +36,6 @@ BUNDLE_BIN ?= $(BUNDLE_VENV)/bin
 BUNDLE_HOME := build/self-test-home
 bundle: $(BUNDLE_VENV)/.installed
 	$(MAKE) bundle-build
-
-bundle-light: venv
-	$(BIN)/python -m pip install -q "pyinstaller>=6.10"
-	$(MAKE) bundle-build BUNDLE=light BUNDLE_BIN=$(BIN)
 
 bundle-build:
 	FEWLENS_BUNDLE=$(BUNDLE) $(BUNDLE_BIN)/pyinstaller --noconfirm packaging/fewlens.spec

@@ -60,7 +60,7 @@ def size_parts(bundle: Path) -> dict[str, int]:
             if any(rel.startswith(p) or rel.split("/")[0].startswith(p) for p in prefixes):
                 sizes[name] += f.stat().st_size
                 break
-    sizes["executable + launcher"] = du(bundle) - sum(sizes.values())
+    sizes["executable (+ the archive of Python code)"] = du(bundle) - sum(sizes.values())
     return sizes
 
 
@@ -206,7 +206,7 @@ def write(args, installs, results, starts, sizes, load, episodes_done=None) -> N
               "", "**Size per part** (MB, files on disk):", ""]
     names = list(sizes)
     lines += [] if not names else ["| part | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for part in [p for p, _ in PARTS] + ["executable + launcher"] if names else []:
+    for part in [p for p, _ in PARTS] + ["executable (+ the archive of Python code)"] if names else []:
         lines.append(f"| {part} | " + " | ".join(f"{sizes[n][part] / 1e6:.0f}" for n in names) + " |")
     if names:
         lines.append("| **total** | " + " | ".join(f"**{sum(sizes[n].values()) / 1e6:.0f}**" for n in names) + " |")
