@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data" / "pbc_blood_cells")
     ap.add_argument("--episodes", type=int, default=3)
     ap.add_argument("--queries", type=int, default=6, help="query photos per class and episode")
+    ap.add_argument("--no-accuracy", action="store_true", help="only the start times and sizes (bundle_start.md)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "bundle.md")
     args = ap.parse_args()
     if not args.data.is_dir():
@@ -135,7 +136,7 @@ def main() -> int:
         tmp = Path(t)
         env = dict(os.environ, FEWLENS_CACHE_DIR=str(tmp / "cache-predict"), QT_QPA_PLATFORM="offscreen")
         env_bundle = {k: v for k, v in env.items() if k != "PYTHONPATH"}
-        episodes = make_episodes(args.data, args.episodes, args.queries)
+        episodes = [] if args.no_accuracy else make_episodes(args.data, args.episodes, args.queries)
         results = {name: {"right": 0, "n": 0, "s": [], "adapted": [], "preds": []} for name, _ in installs}
         for i, (support, query) in enumerate(episodes):
             folder = support_folder(tmp, i, support)
@@ -154,7 +155,7 @@ def main() -> int:
                 r["preds"] += preds
                 print(f"episode {i}: {name:<24} {sum(p == c for p, (_, c) in zip(preds, query))}/{len(query)} "
                       f"({'adapted' if adapted else 'pretrained features'}, {s:.0f} s)", flush=True)
-            write(args, installs, results, {}, {}, load, episodes_done=i + 1)  # partial: survives a kill
+            write(args, installs, results, {}, {}, load, episodes_done=i + 1)  # after each: survives a kill
 
         from core.images import file_hash
         from core.paths import assets_dir
@@ -173,8 +174,27 @@ def main() -> int:
             print(f"start {name}: first {starts[name][0]:.1f} s, warm {starts[name][1]:.1f} s", flush=True)
         sizes = {b.name: size_parts(b) for b in bundles}
 
-    write(args, installs, results, starts, sizes, load)
+    write_start(args, installs, starts, sizes, load)
     return 0
+
+
+def write_start(args, installs, starts, sizes, load) -> None:
+    lines = ["### Bundle size and start time", "",
+             f"`{' '.join(['python', 'bench/bench_bundle.py', *sys.argv[1:]])}` — load average "
+             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start.", "",
+             "| install | cold start to window | warm start |", "|---|---|---|"]
+    lines += [f"| {name} | {starts[name][0]:.1f} s | {starts[name][1]:.1f} s |" for name, _ in installs]
+    lines += ["", "Cold start: the first launch with empty cache/config/data folders (a bundle then copies its "
+              "ONNX models into the cache); warm: median of the next 3. Both until the app's window has opened "
+              "the project (offscreen).", "", "**Size per part** (MB, files on disk):", ""]
+    names = list(sizes)
+    lines += ["| part | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for part in [p for p, _ in PARTS] + ["executable (+ the archive of Python code)"]:
+        lines.append(f"| {part} | " + " | ".join(f"{sizes[n][part] / 1e6:.0f}" for n in names) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{sum(sizes[n].values()) / 1e6:.0f}**" for n in names) + " |")
+    out = args.out.with_name(args.out.stem + "_start.md")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
 
 
 def write(args, installs, results, starts, sizes, load, episodes_done=None) -> None:
@@ -187,29 +207,17 @@ def write(args, installs, results, starts, sizes, load, episodes_done=None) -> N
              f"{episodes_done or args.episodes} episodes x "
              f"{args.queries * 5} queries (seed 0), `fewlens predict --support --adapt auto` (the default: "
              "adapts at 5 labels per class where the install can).", "",
-             "| install | accuracy | adapted | same top-1 as pip | s per episode (mean) | cold start to window | warm start |",
-             "|---|---|---|---|---|---|---|"]
+             "| install | accuracy | adapted | same top-1 as pip | s per episode (mean) |",
+             "|---|---|---|---|---|"]
     for name, _ in installs:
         r = results[name]
         same = sum(a == b for a, b in zip(r["preds"], pip))
-        first, warm = starts.get(name, (float("nan"), float("nan")))
         if "error" in r:
-            lines.append(f"| {name} | {r['error']} | | | | {first:.1f} s | {warm:.1f} s |")
+            lines.append(f"| {name} | {r['error']} | | | |")
             continue
         lines.append(f"| {name} | {100 * r['right'] / r['n']:.1f} % ({r['right']}/{r['n']}) | "
                      f"{'yes' if all(r['adapted']) else 'no' if not any(r['adapted']) else 'some'} | "
-                     f"{same}/{len(pip)} | {np.mean(r['s']):.0f} | {first:.1f} s | {warm:.1f} s |")
-    if not sizes:
-        lines.append("")
-    lines += ["", "Cold start: the first launch with an empty cache folder (a bundle copies its ONNX models "
-              "into it); warm: median of the next 3. Both until the window has opened the project (offscreen).",
-              "", "**Size per part** (MB, files on disk):", ""]
-    names = list(sizes)
-    lines += [] if not names else ["| part | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for part in [p for p, _ in PARTS] + ["executable (+ the archive of Python code)"] if names else []:
-        lines.append(f"| {part} | " + " | ".join(f"{sizes[n][part] / 1e6:.0f}" for n in names) + " |")
-    if names:
-        lines.append("| **total** | " + " | ".join(f"**{sum(sizes[n].values()) / 1e6:.0f}**" for n in names) + " |")
+                     f"{same}/{len(pip)} | {np.mean(r['s']):.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -247,7 +247,7 @@ def window_env(tmp: Path) -> dict:
     """Headless app with its own config/data folders (no recent-projects entry for the user)."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     for var, sub in (("FEWLENS_CONFIG_DIR", "config"), ("FEWLENS_DATA_DIR", "data")):
-        (tmp / sub).mkdir(exist_ok=True)
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
         env[var] = os.fspath(tmp / sub)
     return env
 
