@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Test runs keep exported ONNX models / embeddings out of the user's cache.
 export FEWLENS_CACHE_DIR ?= $(CURDIR)/.cache/fewlens
 
-.PHONY: run test venv screenshots bundle clean
+.PHONY: run test venv screenshots bundle bundle-build clean
 
 venv: $(STAMP)
 
@@ -26,10 +26,28 @@ test: venv
 screenshots: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.screenshots docs
 
-# Desktop bundle (one folder, light CPU build without torch); see packaging/README.md.
-bundle: venv
-	$(BIN)/python -m pip install -q -e '.[bundle]'
-	FEWLENS_BUNDLE=light $(BIN)/pyinstaller --noconfirm packaging/fewlens.spec
+# Desktop bundle (one folder, CPU-only torch so it adapts like the pip install; BUNDLE=light: no torch),
+# built in its own venv (the dev venv's CUDA torch would add GBs), self-tested as a new user would
+# run it (empty cache/config/data folders), then packed as dist/fewlens-<version>-<platform>-<variant>.tar.gz.
+# See packaging/README.md.
+BUNDLE ?= cpu
+BUNDLE_VENV := build/bundle-venv
+BUNDLE_BIN ?= $(BUNDLE_VENV)/bin
+BUNDLE_HOME := build/self-test-home
+bundle: $(BUNDLE_VENV)/.installed
+	$(MAKE) bundle-build
+
+bundle-build:
+	FEWLENS_BUNDLE=$(BUNDLE) $(BUNDLE_BIN)/pyinstaller --noconfirm packaging/fewlens.spec
+	rm -rf $(BUNDLE_HOME)
+	env -u PYTHONPATH FEWLENS_CACHE_DIR=$(CURDIR)/$(BUNDLE_HOME)/cache FEWLENS_CONFIG_DIR=$(CURDIR)/$(BUNDLE_HOME)/config \
+	    FEWLENS_DATA_DIR=$(CURDIR)/$(BUNDLE_HOME)/data dist/fewlens-$(BUNDLE)/fewlens --self-test
+	$(BUNDLE_BIN)/python packaging/make_archive.py dist/fewlens-$(BUNDLE)
+
+$(BUNDLE_VENV)/.installed: packaging/requirements-bundle.txt
+	test -x $(BUNDLE_VENV)/bin/python || $(PY) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install -q -r packaging/requirements-bundle.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

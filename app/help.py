@@ -67,6 +67,12 @@ def about_html(backbone_id: str | None) -> str:
 
     parts = [f"<h2>FewLens {escape(__version__)}</h2>",
              "<p>Few-shot image recognition on your desktop. FewLens's own code is MIT licensed.</p>"]
+    from core.self_test import missing_capabilities
+
+    limits = missing_capabilities()  # a light bundle: no torch (no adaptation, no export), no OpenCV
+    if limits:
+        parts.append("<h3>What this build cannot do</h3><ul>"
+                     + "".join(f"<li>{escape(x[0].upper() + x[1:])}.</li>" for x in limits) + "</ul>")
     if backbone_id:
         try:
             from core.backbones import get_backbone

@@ -259,6 +259,11 @@ class MainWindow(QMainWindow):
         tip = ("Once every class has 5 labeled images, fine-tune the backbone on them in the background "
                "and re-analyse the images with it (about 4 points more accurate on photos). "
                "MobileNetV2 and EfficientNet-Lite backbones only.")
+        from core.self_test import NO_TORCH, missing_capabilities
+
+        self.adapt_available = NO_TORCH not in missing_capabilities()
+        if not self.adapt_available:  # a light bundle: say so where the setting is
+            tip = NO_TORCH[0].upper() + NO_TORCH[1:] + "."
         self.act_adapt.setStatusTip(tip)
         self.act_adapt.setToolTip(tip)
         self.act_adapt.toggled.connect(self._adapt_toggled)
@@ -517,6 +522,7 @@ class MainWindow(QMainWindow):
                   self.act_unlabel, self.act_remove, self.act_add_class, self.act_try, self.act_adapt,
                   self.act_predict_folder, self.act_export_labels, self.act_import_labels, self.act_export):
             a.setEnabled(has)
+        self.act_adapt.setEnabled(has and self.adapt_available)
 
     def export_dialog(self):
         """File -> Export model… (app/export_dialog.py); the export runs as a tracked job."""
@@ -597,6 +603,8 @@ class MainWindow(QMainWindow):
             text = f"Features adapted to {s.adapted.n_labels:,} labels"
             return text + (" · updating…" if running else "")
         text = "Pretrained features"
+        if not self.adapt_available:
+            return text + " · no adaptation in this build (Help ▸ About)"
         if running:
             return text + " · adapting…"
         if s.adapt_enabled and s.can_adapt() and not s.labels_allow_adaptation():

@@ -73,8 +73,17 @@ class AdaptationSettings:
 ADAPTABLE_ARCHITECTURES = frozenset({"mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"})
 
 
+def _torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None  # the light bundle has none
+
+
 def can_adapt(backbone_id: str) -> bool:
-    """Whether this backbone has a torch port with the last stage the recipe is written for."""
+    """Whether this backbone has a torch port with the last stage the recipe is written for (and
+    this install has torch: without it ``--adapt auto`` and the app keep the pretrained features)."""
+    if not _torch_installed():
+        return False
     try:
         spec = get_backbone(backbone_id)
     except FewLensError:
@@ -84,6 +93,8 @@ def can_adapt(backbone_id: str) -> bool:
 
 def why_not_adaptable(backbone_id: str) -> str:
     """One line for the user when :func:`can_adapt` is False."""
+    if not _torch_installed():
+        return "this FewLens build has no torch (the light bundle), so it cannot adapt the backbone to the labels"
     try:
         spec = get_backbone(backbone_id)
     except FewLensError as e:

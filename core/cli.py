@@ -35,6 +35,9 @@ def build_parser(plugins=None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fewlens", description="Few-shot image recognition.")
     parser.add_argument("--version", action="version", version=f"fewlens {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this install end to end on the bundled sample photos and exit "
+                             "(0: every check passed or was skipped for a missing part)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None, plugins=None) -> int:
     try:
         parser = build_parser(plugins)
         args = parser.parse_args(argv)
+        if args.self_test:
+            from .self_test import run
+
+            return run(parser)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

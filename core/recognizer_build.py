@@ -101,7 +101,7 @@ def labeled_set(source) -> LabeledSet:
 
 def decide_adapt(choice: str, backbone: str, counts: np.ndarray) -> bool:
     """Whether ``--adapt CHOICE`` adapts; 'on' with a backbone that cannot adapt is an error."""
-    from .adaptation import MIN_SHOTS, can_adapt
+    from .adaptation import MIN_SHOTS, can_adapt, why_not_adaptable
 
     if choice not in ADAPT_CHOICES:
         raise FewLensError(f"adapt must be one of {', '.join(ADAPT_CHOICES)}, not {choice!r}")
@@ -109,7 +109,7 @@ def decide_adapt(choice: str, backbone: str, counts: np.ndarray) -> bool:
         return False
     if not can_adapt(backbone):
         if choice == "on":
-            raise FewLensError(f"--adapt on: backbone {backbone} cannot be adapted (only the MobileNetV2 backbones)")
+            raise FewLensError(f"--adapt on: {why_not_adaptable(backbone)}")
         return False
     return choice == "on" or (len(counts) >= 2 and int(counts.min()) >= MIN_SHOTS)
 

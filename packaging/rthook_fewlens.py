@@ -1,6 +1,9 @@
 """PyInstaller runtime hook: runs before FewLens starts inside the bundle.
 
 * points ``core.paths.assets_dir()`` at the bundled ``assets/``;
+* ``FEWLENS_SCREENSHOT=out.png``: saves the main window ``FEWLENS_SCREENSHOT_DELAY_MS`` (20000)
+  after the app starts and quits -- for docs/ screenshots of the bundled app (with
+  ``QT_QPA_PLATFORM=offscreen`` where there is no display);
 * seeds the user's ONNX cache with the pre-exported backbones (``assets/onnx/*.onnx``) so the
   embedder finds them under the names it looks for and never needs torch to export.  Copying
   once is a workaround: if ``core.backbones.onnx_export.onnx_path_for`` learns to look in
@@ -33,6 +36,27 @@ def _seed_onnx_cache() -> None:
         print(f"fewlens: could not prepare the model cache: {e}", file=sys.stderr)
 
 
+def _screenshot_on_start(out: str, delay_ms: int) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMainWindow
+
+    run = QApplication.exec
+
+    def shoot() -> None:
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMainWindow) and w.isVisible()]
+        ok = bool(wins) and wins[0].grab().save(out)
+        print(f"fewlens: {'saved' if ok else 'could not save'} a screenshot to {out}", file=sys.stderr)
+        QApplication.exit(0 if ok else 1)
+
+    def exec_with_screenshot(*_self):  # called on the instance; the static exec() takes none
+        QTimer.singleShot(delay_ms, shoot)
+        return run()
+
+    QApplication.exec = exec_with_screenshot
+
+
 base = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
 os.environ.setdefault("FEWLENS_ASSETS_DIR", str(base / "assets"))
 _seed_onnx_cache()
+if os.environ.get("FEWLENS_SCREENSHOT"):
+    _screenshot_on_start(os.environ["FEWLENS_SCREENSHOT"], int(os.environ.get("FEWLENS_SCREENSHOT_DELAY_MS", "20000")))
