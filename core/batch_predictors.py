@@ -35,8 +35,9 @@ METADATA_KEY = "fewlens"
 # Images per ONNX Runtime run on the CPU, whatever the caller's batch.  ORT's arena keeps the
 # largest activations it has seen and builds one memory plan per input shape: MobileNetV2 at
 # batch 32 holds ~380 MB, at 16 ~200 MB, and a stream of mixed short batches grew a 100,000-file
-# run from 340 to 660 MB.  One fixed shape (short runs are padded) keeps the arena flat; the
-# per-image rate at 16 is within noise of 32 on this 2-core CPU (BENCHMARKS.md, batch section).
+# run from 340 to 660 MB.  One fixed shape (short runs are padded) keeps the arena flat (431 MB).
+# The price: ~20 % more CPU per image than batch 32 in an interleaved A/B on the loaded 2-core
+# build machine (BENCHMARKS.md, batch section) -- memory bought with speed, on purpose.
 ORT_CHUNK = 16
 
 
