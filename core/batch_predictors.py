@@ -32,6 +32,13 @@ from .preprocess import resize_center_crop
 ONNX_INPUT = "images"
 ONNX_PROBS = "probs"
 METADATA_KEY = "fewlens"
+# Images per ONNX Runtime run on the CPU, whatever the caller's batch.  ORT's arena keeps the
+# largest activations it has seen and builds one memory plan per input shape: MobileNetV2 at
+# batch 32 holds ~380 MB, at 16 ~200 MB, and a stream of mixed short batches grew a 100,000-file
+# run from 340 to 660 MB.  One fixed shape (short runs are padded) keeps the arena flat (431 MB).
+# The price: ~20 % more CPU per image than batch 32 in an interleaved A/B on the loaded 2-core
+# build machine (BENCHMARKS.md, batch section) -- memory bought with speed, on purpose.
+ORT_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,23 @@ def crop_pixels(img, geometry: Geometry) -> np.ndarray:
 def load_uint8(path: os.PathLike | str, geometry: Geometry, data: bytes | None = None) -> np.ndarray:
     """File (or its bytes) -> the uint8 crop the exported model takes.  Raises ImageError."""
     return crop_pixels(load_image(path, min_side=geometry.resize, data=data), geometry)
+
+
+def run_in_chunks(run, batch: np.ndarray, chunk: int = ORT_CHUNK) -> np.ndarray:
+    """``run`` over ``batch`` in runs of exactly ``chunk`` rows (the last one zero-padded, the
+    padding's outputs dropped): every call sees one input shape.  Rows are independent, so the
+    result equals ``run(batch)``."""
+    n = len(batch)
+    if n == 0:
+        return run(batch)
+    parts = []
+    for i in range(0, n, chunk):
+        part = batch[i:i + chunk]
+        k = len(part)
+        if k < chunk:
+            part = np.concatenate([part, np.zeros((chunk - k, *batch.shape[1:]), batch.dtype)])
+        parts.append(np.asarray(run(part))[:k])
+    return np.concatenate(parts)
 
 
 # --------------------------------------------------------------------------- method on embedder
@@ -83,7 +107,9 @@ class MethodPredictor:
         return self._preprocess(img, self.spec)
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
-        return self.embedder.embed_batch(batch)
+        if getattr(self.embedder, "engine", None) == "onnxruntime":
+            return run_in_chunks(self.embedder.embed_batch, batch)
+        return self.embedder.embed_batch(batch)  # torch (CUDA: big batches are the point) or adapted
 
     def head(self, vectors: np.ndarray) -> np.ndarray:
         return self._method.predict_proba(vectors)
@@ -154,11 +180,15 @@ class OnnxPredictor:
         return crop_pixels(img, self.geometry)
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
-        (probs,) = self._session.run([ONNX_PROBS], {ONNX_INPUT: np.ascontiguousarray(batch, np.uint8)})
+        return run_in_chunks(self._run, np.ascontiguousarray(batch, np.uint8))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        (probs,) = self._session.run([ONNX_PROBS], {ONNX_INPUT: batch})
         return probs
 
     def head(self, vectors: np.ndarray) -> np.ndarray:
         return vectors
 
 
-__all__ = ["Geometry", "MethodPredictor", "OnnxPredictor", "crop_pixels", "load_uint8", "read_model_metadata"]
+__all__ = ["ORT_CHUNK", "Geometry", "MethodPredictor", "OnnxPredictor", "crop_pixels", "load_uint8",
+           "read_model_metadata", "run_in_chunks"]

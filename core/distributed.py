@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch import DEFAULT_TOP_K, csv_header, format_error_row, format_row
-from .batch_predictors import Geometry, load_uint8, read_model_metadata
+from .batch_predictors import Geometry, load_uint8, read_model_metadata, run_in_chunks
 from .errors import FewLensError, ImageError
 from .images import IMAGE_EXTENSIONS
 
@@ -65,7 +65,8 @@ class OnnxBatchPredictor:
             except ImageError as e:
                 rows[i] = format_error_row(p, e.reason, self.k, self.backbone, self.method)
         if ok:
-            (probs,) = self.session.run(["probs"], {"images": np.stack(pixels)})
+            # the single-process runner's fixed run shape: same arena footprint, same numbers
+            probs = run_in_chunks(lambda x: self.session.run(["probs"], {"images": x})[0], np.stack(pixels))
             for i, pr in zip(ok, probs):
                 rows[i] = format_row(paths[i], pr, self.classes, self.threshold, self.k, self.backbone, self.method)
         return {c: [r[j] for r in rows] for j, c in enumerate(self.columns)}
