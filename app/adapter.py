@@ -204,7 +204,7 @@ def _leave_a_core_free() -> None:
     elsewhere (OpenMP threads spinning against each other), and the UI stalled longer."""
     import torch
 
-    from core.embedder import default_threads
+    from core.ort import default_threads
 
     torch.set_num_threads(max(1, default_threads() - 1))
 

@@ -40,7 +40,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from accuracy_resolution import DATASET, geometry_pixels  # noqa: E402
-from core.backbones.registry import get_backbone  # noqa: E402
+from core.backbones import get_backbone  # noqa: E402
 from core.episodes import FolderDataset, evaluate, sample_episodes  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.methods import get_method  # noqa: E402

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.backbones.registry import get_backbone  # noqa: E402
+from core.backbones import get_backbone  # noqa: E402
 from core.episodes import FolderDataset  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.paths import cache_dir  # noqa: E402

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from core.backbones.registry import get_backbone  # noqa: E402
+from core.backbones import get_backbone  # noqa: E402
 from core.episodes import FolderDataset, evaluate, sample_episodes  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.paths import cache_dir  # noqa: E402

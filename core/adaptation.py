@@ -171,7 +171,7 @@ class AdaptedBackbone:
         import torch
 
         from .backbones.onnx_export import EMBEDDING_OUTPUT, INPUT_NAME, _export_torchscript
-        from .embedder import new_ort_session
+        from .ort import new_ort_session
 
         class EmbedOnly(torch.nn.Module):  # the embedding output only, not the ImageNet head
             def __init__(self, net):

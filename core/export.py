@@ -19,13 +19,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import Cancelled, FewLensError
 from .heads import NotExportable
-from .recognizer import (HEAD_KEY, INPUT_IMAGES, METADATA_KEY, OUTPUT_EMBEDDING, OUTPUT_PROBS, OUTPUT_TOP,
-                         Recognizer)
+from .model_format import HEAD_KEY, INPUT_IMAGES, METADATA_KEY, OUTPUT_EMBEDDING, OUTPUT_PROBS, OUTPUT_TOP
+
+if TYPE_CHECKING:  # the Recognizer calls this module
+    from .recognizer import Recognizer
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18

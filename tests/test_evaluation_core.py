@@ -166,7 +166,7 @@ def test_fewlens_eval_runs_the_auto_choice_per_episode(capsys, data_dir):
     auto = json.loads(capsys.readouterr().out)
     assert auto["method"] == "auto" and auto["transductive"]
     # the same episodes, choosing from each support set with choose_model directly
-    from core.commands.predict import embed_with_progress
+    from core.commands.shared import embed_with_progress
     from core.embedder import Embedder
 
     ds = FolderDataset.from_folder(data_dir / "clothing_mini")

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import FewLensError, ImageError, ProjectError
+from .shared import embed_into_project
 
 
 def register(subparsers) -> None:
@@ -173,7 +174,7 @@ def run_create(args: argparse.Namespace) -> int:
         if args.threshold is not None:
             proj.set_setting(SETTING_THRESHOLD, args.threshold)
         if args.embed:
-            errors += _embed(proj, list(ids), args.backbone, args.device)
+            errors += embed_into_project(proj, list(ids), args.backbone, args.device)
         counts = proj.counts()
         summary = ", ".join(f"{c.name} {c.count}" for c in proj.classes())
     add_recent(path)
@@ -185,24 +186,6 @@ def get_backbone_id(backbone: str) -> str:
     from ..backbones import get_backbone
 
     return get_backbone(backbone).id
-
-
-def _embed(proj, paths: list[Path], backbone: str | None, device: str) -> list[ImageError]:
-    from ..backbones import DEFAULT_BACKBONE
-    from ..embedder import Embedder
-    from ..pipeline import embed_files
-    from .predict import _progress_bar
-
-    embedder = Embedder(backbone or DEFAULT_BACKBONE, device=device)
-    bar, update = _progress_bar("embedding")
-    try:
-        res = embed_files(paths, embedder, cache=proj.embedding_cache, progress=update,
-                          batch_size=256 if embedder.device == "cuda" else 32)
-    finally:
-        bar.close()
-    for err in res.errors:
-        print(f"fewlens: could not embed {err}", file=sys.stderr)
-    return res.errors
 
 
 def project_summary(proj) -> dict:
