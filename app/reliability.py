@@ -77,7 +77,7 @@ def recovered_path(path: Path) -> Path:
 
 
 class RecoverJob(Job):
-    """Copy every readable row of a damaged project into a new file (core.project_repair)."""
+    """Copy every readable row of a damaged project into a new file (core.project.repair)."""
 
     title = "Recovering project"
 
@@ -87,7 +87,7 @@ class RecoverJob(Job):
         self.summary = ""
 
     def run(self) -> None:
-        from core.project_repair import recover_project
+        from core.project.repair import recover_project
 
         self.status.emit(f"Recovering {self.source.name}…")
         self.summary = recover_project(self.source, self.dest).summary()

@@ -76,13 +76,11 @@ def test_not_a_project_says_so_without_recovery(qtbot, window, tmp_path):
 
 
 def test_read_only_project_says_so_in_the_title(qtbot, window, tmp_path, monkeypatch):
-    import core.project as cp
-
     (tmp_path / "shared").mkdir()
     ro = _labeled_project(tmp_path / "shared" / "team.fewlens")
     real_access = os.access
     locked = {ro, ro.parent}
-    monkeypatch.setattr(cp.os, "access",
+    monkeypatch.setattr(os, "access",
                         lambda p, mode: False if mode == os.W_OK and Path(p) in locked else real_access(p, mode))
     job = window.open_project(ro, wait=True)
     assert job.error is None

@@ -131,12 +131,10 @@ def test_damage_in_the_embedding_table_is_named_when_read(tmp_path):
 
 
 def test_read_only_project_opens_read_only(project, monkeypatch, capsys, tmp_path):
-    import core.project as cp
-
     real_access = os.access
     # we run as root, for whom chmod 444 does not bite: the check sees what a user would
     locked = {project, project.parent}
-    monkeypatch.setattr(cp.os, "access",
+    monkeypatch.setattr(os, "access",
                         lambda p, mode: False if mode == os.W_OK and Path(p) in locked else real_access(p, mode))
     with pytest.raises(ProjectError, match="read-only"):
         Project.open(project)

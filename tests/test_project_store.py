@@ -343,7 +343,7 @@ def test_open_errors_missing_folder_and_locked(tmp_path):
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        import core.project as cp
+        import core.project.schema as cp  # where the format constants live
 
         old = cp.BUSY_TIMEOUT_MS
         cp.BUSY_TIMEOUT_MS = 100
@@ -361,7 +361,7 @@ def test_open_errors_missing_folder_and_locked(tmp_path):
 
 
 def test_write_while_another_program_locks_the_file(tmp_path, monkeypatch):
-    import core.project as cp
+    import core.project.schema as cp  # where the format constants live
 
     path = tmp_path / "p.fewlens"
     monkeypatch.setattr(cp, "BUSY_TIMEOUT_MS", 100)
@@ -424,7 +424,7 @@ def test_reads_from_ui_thread_while_worker_writes(photos):
 
 def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     """A file from the previous format is upgraded in place by the registered step."""
-    import core.project as cp
+    import core.project.schema as cp  # where the format constants live
 
     path = tmp_path / "old.fewlens"
     with Project.create(path) as p:

@@ -234,7 +234,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_recover(args: argparse.Namespace) -> int:
     from ..project import PROJECT_SUFFIX
-    from ..project_repair import recover_project
+    from ..project.repair import recover_project
 
     out: Path = args.out if args.out.suffix else args.out.with_suffix(PROJECT_SUFFIX)
     report = recover_project(args.path, out, overwrite=args.force)

@@ -1,9 +1,4 @@
-"""Damaged project files: find the damage when a project opens, and salvage what is readable.
-
-``check_project(con, path)`` runs when a project opens: the tables every view reads are there,
-their pages pass ``PRAGMA quick_check`` (the small tables only: the embedding table can be large
-and holds nothing that cannot be recomputed), and the settings decode.  Damage becomes one
-``ProjectError`` naming the file, saying what is wrong and what to do (``damaged = True``).
+"""Salvaging a damaged project file (the checks that find the damage at open are in ``schema``).
 
 ``recover_project(src, dst)`` has the semantics of SQLite's ``.recover``: every readable row of
 every table is copied into a new project, rows on damaged pages are skipped one by one (probing
@@ -13,8 +8,6 @@ never written: it is read from a private copy.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import sqlite3
@@ -22,81 +15,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ProjectError
+from ..errors import ProjectError
+from .locate import check_destination, norm_abs
+from .schema import setting_problem
+from .store import Project
 
-#: Tables every project view reads; a project without one of them cannot be shown.
-REQUIRED_TABLES = ("meta", "classes", "images", "settings")
 _PROBE_LIMIT = 2_000_000  # row ids probed one by one after a broken scan (an image table's size)
-
-
-def advice(path: os.PathLike | str) -> str:
-    import shlex
-
-    name = Path(path).name
-    out = f"{Path(name).stem}.recovered.fewlens"
-    return (f"open a backup of it, or recover what is readable into a new file "
-            f"(Recover a copy in the app, or: fewlens project recover {shlex.quote(name)} {shlex.quote(out)})")
-
-
-def damaged(path: os.PathLike | str, what: str) -> ProjectError:
-    what = " ".join(what.replace("*** in database main ***", "").split())  # SQLite's reports span lines
-    err = ProjectError(path, f"the project file is damaged ({what}); {advice(path)}")
-    err.damaged = True
-    return err
-
-
-def setting_problem(key: str, text: str) -> str | None:
-    """Why a stored setting cannot be used, or None when it is fine."""
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError):
-        return f"setting {key!r} is not valid JSON"
-    if key == "unknown_threshold":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not 0.0 <= value <= 1.0:
-            return f"setting {key!r} is not a number between 0 and 1"
-    elif key in ("backbone", "method") and not isinstance(value, str):
-        return f"setting {key!r} is not a name"
-    return None
-
-
-# Values of the wrong type or dangling references: SQLite's checks pass, the views would not.
-_ROW_CHECKS = (
-    ("an image record holds a value of the wrong type",
-     "SELECT COUNT(*) FROM images WHERE typeof(path) != 'text' OR typeof(hash) != 'text' "
-     "OR (class_id IS NOT NULL AND typeof(class_id) != 'integer')"),
-    ("a class record holds a value of the wrong type",
-     "SELECT COUNT(*) FROM classes WHERE typeof(name) != 'text' OR typeof(color) != 'text' "
-     "OR typeof(position) != 'integer'"),
-    ("an image is labeled with a class that does not exist",
-     "SELECT COUNT(*) FROM images WHERE class_id IS NOT NULL AND class_id NOT IN (SELECT id FROM classes)"),
-    ("a setting holds a value of the wrong type", "SELECT COUNT(*) FROM settings WHERE typeof(value) != 'text'"),
-)
-
-
-def check_project(con: sqlite3.Connection, path: os.PathLike | str) -> None:
-    """Raise a ``damaged`` ProjectError naming ``path`` when the project cannot be shown."""
-    try:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for t in REQUIRED_TABLES:
-            if t not in tables:
-                raise damaged(path, f"the {t!r} table is missing")
-            result = [r[0] for r in con.execute(f"PRAGMA quick_check({t})")]
-            if result != ["ok"]:
-                raise damaged(path, f"the {t!r} table fails the integrity check: {result[0][:120]}")
-        for t, cols in (("classes", "id, name, color, position"), ("images", "id, path, hash, class_id"),
-                        ("meta", "key, value"), ("settings", "key, value")):
-            con.execute(f"SELECT {cols} FROM {t} LIMIT 1").fetchall()  # the columns the views read
-        for what, q in _ROW_CHECKS:
-            if con.execute(q).fetchone()[0]:
-                raise damaged(path, what)
-        for key, text in con.execute("SELECT key, value FROM settings"):
-            problem = setting_problem(str(key), text)
-            if problem:
-                raise damaged(path, problem)
-    except sqlite3.DatabaseError as e:
-        raise damaged(path, str(e)) from None
-
 
 # ---------------------------------------------------------------------------------------------
 # Recovery
@@ -172,14 +96,12 @@ def _read_rows(con: sqlite3.Connection, table: str, cols: str, rowid: bool) -> t
 
 def recover_project(src: os.PathLike | str, dst: os.PathLike | str, overwrite: bool = False) -> RecoverReport:
     """Copy every readable row of the project at ``src`` into a new project at ``dst``."""
-    from .project import _check_destination, _norm_abs
-
-    src_p, dst_p = Path(_norm_abs(src)), Path(_norm_abs(dst))
+    src_p, dst_p = Path(norm_abs(src)), Path(norm_abs(dst))
     if not src_p.is_file():
         raise ProjectError(src_p, "no such project file")
     if src_p == dst_p:
         raise ProjectError(dst_p, "is the damaged file itself; choose a new file for the recovered copy")
-    _check_destination(dst_p, overwrite)
+    check_destination(dst_p, overwrite)
     with open(src_p, "rb") as f:
         if f.read(16) != b"SQLite format 3\x00":
             raise ProjectError(src_p, "not an SQLite database: there is nothing to recover")
@@ -217,8 +139,6 @@ def recover_project(src: os.PathLike | str, dst: os.PathLike | str, overwrite: b
 
 
 def _write_recovered(dst: Path, got: dict[str, list[tuple]], report: RecoverReport, overwrite: bool) -> None:
-    from .project import Project
-
     with Project.create(dst, overwrite=overwrite) as proj, proj._write() as out:
         names: set[str] = set()
         class_ids: set[int] = set()
@@ -271,4 +191,4 @@ def _write_recovered(dst: Path, got: dict[str, list[tuple]], report: RecoverRepo
             out.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created,))
 
 
-__all__ = ["REQUIRED_TABLES", "RecoverReport", "check_project", "damaged", "recover_project", "setting_problem"]
+__all__ = ["RecoverReport", "recover_project"]
