@@ -20,9 +20,7 @@ Adapted vectors are never written to a cache: they belong to one label set.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,65 +28,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import Cancelled, ImageError
 
-from .live_model import UNLABELED, EmbeddingMatrix, labeled_rows_per_class
+from core.adapted_features import (MAX_CENTER_ROWS, AdaptedFeatures, AdaptRequest, labels_key,
+                                   training_rows)
+from core.live_model import UNLABELED, EmbeddingMatrix
 from .workers import Job
 
 #: Quiet time after the last label change before adapting (labels often come in bursts).
 DEBOUNCE_MS = 1500
-
-#: Frozen embeddings sampled (evenly spaced) for the head's centering mean: a few thousand
-#: images pin the mean down, and copying 100k x 1280 floats would cost half a gigabyte.
-MAX_CENTER_ROWS = 10_000
-
-#: Labeled images per class the backbone is trained on (evenly spaced over the class's labels).
-#: The recipe's 20 steps of <= 64 views use ~1,300 views in all, and every training image keeps
-#: 9 cached 96x14x14 feature maps (~0.7 MB): 64 per class bounds memory on big labeled projects.
-MAX_TRAIN_PER_CLASS = 64
-
-
-def labels_key(backbone: str, ids: np.ndarray, labels: np.ndarray) -> str:
-    """What an adaptation depends on: the backbone, the rows and their labels (~1 ms at 100k rows)."""
-    h = hashlib.sha1(backbone.encode())
-    h.update(np.ascontiguousarray(ids, np.int64).tobytes())
-    h.update(np.ascontiguousarray(labels, np.int64).tobytes())
-    return h.hexdigest()
-
-
-@dataclass
-class AdaptedFeatures:
-    """Embeddings from a backbone adapted to one label set, row-aligned with ``ids``."""
-
-    backbone: str
-    ids: np.ndarray  # (N,) image ids in row order when the job started
-    key: str  # labels_key() of the snapshot it was adapted to
-    n_labels: int  # labeled images it was trained on (unreadable ones skipped)
-    fingerprint: str  # hash of the adapted weights
-    matrix: EmbeddingMatrix
-    unreadable: np.ndarray  # (N,) bool: rows whose file was missing or unreadable for re-embedding
-    device: str = "cpu"
-    seconds: float = 0.0
-    # the adapted network (embeds like an Embedder): Try it embeds new photos with it, so its
-    # predictions match the gallery's
-    network: object = None
-    # the labels (row-aligned with ids) it was trained on: decides when to adapt again
-    labels: np.ndarray | None = None
-
-
-@dataclass
-class AdaptRequest:
-    """A snapshot of the session taken on the UI thread; the job never touches the session."""
-
-    backbone: str
-    ids: np.ndarray
-    files: list[str]
-    labels: np.ndarray
-    missing: np.ndarray
-    key: str
-    frozen: np.ndarray  # view of the frozen matrix's data (replaced, never shrunk, when rows move)
-    frozen_have: np.ndarray  # copy
-    settings: object = None  # core.adaptation.AdaptationSettings; None = the measured recipe
-    device: str = "auto"
-
 
 class AdaptJob(Job):
     """Adapt the backbone to the labeled images, then re-embed every row with it."""
@@ -113,7 +59,7 @@ class AdaptJob(Job):
         t0 = time.perf_counter()
         r = self.request
         settings = r.settings or AdaptationSettings()
-        train_rows = _training_rows(r.labels, r.missing)
+        train_rows = training_rows(r.labels, r.missing)
         embed_rows = np.flatnonzero(~r.missing)
         n_train = len(train_rows)
         # one bar for the three phases: decode labeled, adapt (views + steps), re-embed all
@@ -190,11 +136,6 @@ class AdaptJob(Job):
         if len(rows) > MAX_CENTER_ROWS:
             rows = rows[np.linspace(0, len(rows) - 1, MAX_CENTER_ROWS).astype(np.int64)]
         return np.asarray(self.request.frozen[rows], np.float32)
-
-
-def _training_rows(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Labeled, present rows; at most MAX_TRAIN_PER_CLASS per class, evenly spaced."""
-    return np.sort(labeled_rows_per_class(labels, ~missing, MAX_TRAIN_PER_CLASS))
 
 
 def _leave_a_core_free() -> None:

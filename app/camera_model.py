@@ -13,7 +13,7 @@ import numpy as np
 
 from core.frame_predictor import frames_predictor
 
-from .live_model import UNLABELED, fit_method
+from core.live_model import UNLABELED, fit_method
 
 
 def session_predictor(session):

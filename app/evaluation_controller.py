@@ -16,7 +16,7 @@ from . import undo
 from .evaluation_service import EvaluationService
 from .evaluation_view import EvaluationView
 from .gallery import GalleryFilter
-from .live_model import UNLABELED
+from core.live_model import UNLABELED
 
 SUGGESTION_TITLE = "Label next"
 

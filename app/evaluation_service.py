@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from core.errors import Cancelled
 
-from .live_model import UNLABELED
+from core.live_model import UNLABELED
 from .workers import Job
 
 #: quiet time after the last label change before the estimate is recomputed (ms)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from .evaluation_plots import ConfusionMatrixWidget, EmbeddingMapWidget, ReliabilityWidget
-from .live_model import UNLABELED
+from core.live_model import UNLABELED
 
 
 def _pct(v: float) -> str:

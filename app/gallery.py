@@ -28,7 +28,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
-from .live_model import UNLABELED
+from core.live_model import UNLABELED
 from .session import ImageRow, ProjectSession
 
 ImageRowRole = Qt.ItemDataRole.UserRole + 1  # -> ImageRow

@@ -16,7 +16,7 @@ from core.errors import FewLensError
 
 def startup_project(explicit: str | None) -> Path:
     from .sample_project import ensure_sample_project
-    from .session import recent_projects
+    from .recent import recent_projects
 
     if explicit:
         return Path(explicit)

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.class_folders import subfolder_names
+from core.embedders import cached_embedder
 from core.errors import FewLensError
 from core.methods import DEFAULT_METHOD, method_names
 from core.project import Project
@@ -42,9 +44,10 @@ from .gallery import GalleryFilter, GalleryModel, GalleryView
 from .help import HelpDialog
 from .pickers import TOGGLE, backbone_choice, fill_grouped, method_choices
 from .import_report import ImportReport
-from .live_model import UNLABELED, auto_threshold_help
+from core.live_model import UNLABELED, auto_threshold_help
 from .reliability import one_class_hint, project_open_failed
-from .session import ProjectSession, recent_projects, remember_project
+from .recent import recent_projects, remember_project
+from .session import ProjectSession
 from . import labels_actions
 from .task_banner import TaskBanner
 from .theme import icon
@@ -63,8 +66,6 @@ from .workers import (
     LocateJob,
     OpenProjectJob,
     SaveAsJob,
-    cached_embedder,
-    subfolder_names,
 )
 
 PROJECT_FILTER = "FewLens projects (*.fewlens)"

@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from .gallery import ImageRowRole
-from .live_model import UNLABELED
+from core.live_model import UNLABELED
 from .session import ImageRow, ProjectSession
 from .thumbnails import ThumbnailLoader
 from .theme import ACCENT, BORDER, MUTED, SURFACE, TEXT, readable_on

@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (
 from core.images import IMAGE_EXTENSIONS
 
 from . import file_dialogs
-from .live_model import fit_method
+from core.live_model import fit_method
+from core.images import scan_sources
 from .session import ProjectSession
 from .theme import MUTED
-from .workers import TryItJob, TryItResult, scan_sources
+from .workers import TryItJob, TryItResult
 
 
 def urls_to_paths(mime) -> list[Path]:

@@ -9,17 +9,19 @@ thread), so widgets are never touched off the UI thread.  Jobs check
 
 from __future__ import annotations
 
-import os
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from core.embedders import cached_embedder, get_embedder, loading_text
 from core.errors import Cancelled, FewLensError, ImageError
+from core.images import scan_sources
+from core.layered_cache import LayeredCache, check_cached_weights
 
 #: Files per chunk handed back to the UI: small enough that tiles and predictions
 #: appear while a big folder is still importing, big enough to batch the backbone.
@@ -29,43 +31,8 @@ CHUNK = 64
 #: the embedding matrix on the UI thread, so it stays small (500 x 1280 floats = 2.5 MB).
 CACHE_CHUNK = 500
 
-# Names a file manager leaves in photo folders; not worth reporting as "not an image".
-_IGNORED_NAMES = {"thumbs.db", "desktop.ini", "icon\r"}
-
-
-# --------------------------------------------------------------------------- embedders
-_embedders: dict[str, object] = {}
-_embedders_lock = threading.Lock()
-
-
-def get_embedder(backbone: str):
-    """One Embedder per backbone for the whole app (building one exports / loads ONNX)."""
-    with _embedders_lock:
-        emb = _embedders.get(backbone)
-        if emb is None:
-            from core.embedder import Embedder
-
-            emb = _embedders[backbone] = Embedder(backbone)
-        return emb
-
-
-def cached_embedder(backbone: str):
-    """The embedder if it is already built (never blocks to build one)."""
-    return _embedders.get(backbone)
-
 
 # --------------------------------------------------------------------------- job base
-
-def loading_text(backbone: str) -> str:
-    """What the wait is for: a first start converts the model (tens of seconds, once)."""
-    try:
-        from core.backbones import get_backbone
-        from core.backbones.onnx_export import onnx_path_for
-
-        onnx_path_for(get_backbone(backbone), export=False)
-    except Exception:  # noqa: BLE001 - not converted yet (or a user model): say the long version
-        return "Preparing the recognition model for its first use (about 20 s, once)…"
-    return "Loading the recognition model…"
 
 class _Runner(QRunnable):
     def __init__(self, job: "Job"):
@@ -146,132 +113,6 @@ class ImportPlan:
             if len(rel.parts) >= 2:
                 return rel.parts[0]
         return None
-
-
-def subfolder_names(sources: Sequence[Path]) -> list[str]:
-    """Immediate subfolders of dropped folders that hold files (candidate class names)."""
-    from core.walk import class_folders
-
-    names: list[str] = []
-    for src in sources:
-        if not src.is_dir():
-            continue
-        # one unreadable entry (a link loop) costs that entry, not the question
-        for d in class_folders(src)[0]:
-            if d.name not in names:
-                names.append(d.name)
-    return names
-
-
-def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = None) -> tuple[list[Path], list[ImageError]]:
-    """Expand dropped files/folders: image files to import, and the other files as
-    "not an image" reports (hidden files and OS clutter are skipped silently)."""
-    from core.images import is_image_path
-
-    images: list[Path] = []
-    rejects: list[ImageError] = []
-    seen: set[Path] = set()
-
-    def consider(p: Path) -> None:
-        if p in seen:
-            return
-        seen.add(p)
-        if is_image_path(p):
-            images.append(p)
-        else:
-            suffix = p.suffix or "no extension"
-            rejects.append(ImageError(p, f"not an image file ({suffix}); skipped"))
-
-    for src in map(Path, sources):
-        if src.is_dir():
-            from core.walk import walk_files
-
-            # the CLI's walk: folder links followed once, never back into the tree (no duplicates)
-            for f in walk_files(src):
-                if cancel is not None and cancel():
-                    raise Cancelled("import cancelled")
-                if f.name.lower() in _IGNORED_NAMES:
-                    continue
-                consider(f)
-        elif os.path.lexists(src):
-            # An explicitly dropped file is tried whatever its name: the loader says if it is not an
-            # image, or names what is wrong with it (a link loop, a pipe).
-            if src not in seen:
-                seen.add(src)
-                images.append(src)
-        else:
-            from core.walk import link_problem
-
-            rejects.append(ImageError(src, link_problem(src) or "file not found"))
-    return images, rejects
-
-
-# --------------------------------------------------------------------------- caches
-class LayeredCache:
-    """The project's embedding cache first, then the user-wide one (shared with the CLI and
-    every other project): photos embedded once are never run through the backbone again.
-    Vectors found only in the user cache are copied into the project, so a project file stays
-    self-contained.  Use from one thread (each job builds its own)."""
-
-    def __init__(self, project_cache, user_cache=None):
-        self.project = project_cache
-        self._user = user_cache
-        self._user_failed = False
-
-    @property
-    def user(self):
-        if self._user is None and not self._user_failed:
-            try:
-                from core.embedding_cache import EmbeddingCache
-
-                self._user = EmbeddingCache.default()
-            except Exception:  # a convenience only: never fail an import over it
-                traceback.print_exc()
-                self._user_failed = True
-        return self._user
-
-    def check_backbone(self, backbone_id: str, fingerprint: str) -> None:
-        """Drop vectors made by other weights under this id (both caches)."""
-        for cache in (self.project, self.user):
-            check = getattr(cache, "check_backbone", None)
-            if check is not None:
-                check(backbone_id, fingerprint)
-
-    def get_many(self, hashes, backbone_id: str) -> dict:
-        hashes = list(hashes)
-        found = self.project.get_many(hashes, backbone_id)
-        missing = [h for h in hashes if h not in found]
-        if missing and self.user is not None:
-            more = self.user.get_many(missing, backbone_id)
-            if more:
-                self.project.put_many(backbone_id, more)
-                found.update(more)
-        return found
-
-    def close(self) -> None:
-        if self._user is not None:
-            self._user.close()
-            self._user = None
-
-    def put_many(self, backbone_id: str, vecs) -> None:
-        self.project.put_many(backbone_id, vecs)
-        if self.user is not None:
-            try:
-                self.user.put_many(backbone_id, vecs)
-            except Exception:
-                traceback.print_exc()
-
-
-def check_cached_weights(cache, backbone: str) -> None:
-    """Cached vectors are only valid for the weights that made them (core.pipeline does the
-    same check before embedding); run it before reading cached vectors directly."""
-    check = getattr(cache, "check_backbone", None)
-    if check is None:
-        return
-    from core.backbones import get_backbone
-    from core.pipeline import backbone_fingerprint
-
-    check(backbone, backbone_fingerprint(get_backbone(backbone)))
 
 
 # --------------------------------------------------------------------------- embedding jobs
@@ -468,7 +309,7 @@ class OpenProjectJob(Job):
 
     def _read(self, project) -> None:
         """Keep ``project`` with its image table, or close it if reading fails."""
-        from .session import read_project_rows
+        from core.live_model import read_project_rows
 
         self.project = project
         try:

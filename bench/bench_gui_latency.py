@@ -13,7 +13,7 @@ images x 5 classes, then times pressing a number key on a selected image:
 - ``keypress ms``: time the UI thread spends handling the key (SQLite commit,
   label arrays, refit request) — what a user could feel as a stutter;
 - ``refit+predict ms``: the background fit + scoring of every image
-  (``app.live_model.fit_predict``), measured in the worker;
+  (``core.live_model.fit_predict``), measured in the worker;
 - ``label→visible ms``: from the key press until new predictions are in the
   session and the gallery has repainted (for a slow method on >= 500 images:
   the instant ProtoNet preview);

@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.adapter import AdaptJob  # noqa: E402
-from app.live_model import UNLABELED, auto_unknown_threshold, confidence_calibration, fit_predict  # noqa: E402
+from core.live_model import UNLABELED, auto_unknown_threshold, confidence_calibration, fit_predict  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.adaptation import ADAPTED_TEMPERATURE_SCALE, AdaptationSettings  # noqa: E402
@@ -248,7 +248,7 @@ def test_one_more_label_while_adapting_lets_it_finish_a_correction_starts_over(q
 
 
 def test_training_images_are_capped_per_class_and_skip_missing_files():
-    from app.adapter import MAX_TRAIN_PER_CLASS, _training_rows
+    from core.adapted_features import MAX_TRAIN_PER_CLASS, training_rows as _training_rows
 
     labels = np.array([7] * (MAX_TRAIN_PER_CLASS + 36) + [9] * 5 + [UNLABELED] * 4)
     missing = np.zeros(len(labels), bool)

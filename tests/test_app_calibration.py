@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.live_model import (  # noqa: E402
+from core.live_model import (  # noqa: E402
     UNLABELED,
     auto_threshold_help,
     auto_unknown_threshold,

@@ -16,7 +16,7 @@ cv2 = pytest.importorskip("cv2")
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from app.live_model import UNLABELED  # noqa: E402
+from core.live_model import UNLABELED  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.camera import CameraSource  # noqa: E402

@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.gallery import GalleryFilter  # noqa: E402
-from app.live_model import UNLABELED  # noqa: E402
+from core.live_model import UNLABELED  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.project import Project  # noqa: E402

@@ -13,7 +13,7 @@ from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from app import undo  # noqa: E402
 from app.gallery import GalleryFilter, GalleryModel  # noqa: E402
-from app.live_model import UNLABELED, EmbeddingMatrix, fit_predict  # noqa: E402
+from core.live_model import UNLABELED, EmbeddingMatrix, fit_predict  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.project import Project  # noqa: E402
 
@@ -212,7 +212,8 @@ def test_gallery_filters(session):
 
 
 def test_slow_methods_get_an_instant_preview_on_large_projects(tmp_path, qtbot, monkeypatch):
-    from app import live_model, predictor
+    from app import predictor
+    from core import live_model
 
     monkeypatch.setattr(predictor, "PREVIEW_MIN_ROWS", 10)
     s = ProjectSession(Project.create(tmp_path / "p.fewlens"))

@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QLineEdit  # noqa: E402
 
-from app.live_model import UNLABELED  # noqa: E402
+from core.live_model import UNLABELED  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.sample_project import LABELED_PER_CLASS, ensure_sample_project, sample_images_dir  # noqa: E402
 from app.session import ProjectSession  # noqa: E402

@@ -15,7 +15,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.live_model import UNLABELED  # noqa: E402
+from core.live_model import UNLABELED  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
 from core.project import Project  # noqa: E402

@@ -61,7 +61,8 @@ def test_self_link_in_project_create_and_info(clothes, tmp_path, capsys):
 
 def test_self_link_keeps_the_subfolder_question(clothes):
     pytest.importorskip("PySide6")
-    from app.workers import scan_sources, subfolder_names
+    from core.class_folders import subfolder_names
+    from core.images import scan_sources
 
     (clothes / "self.jpg").symlink_to("self.jpg")
     (clothes / "Hat" / "self.jpg").symlink_to("self.jpg")

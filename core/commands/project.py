@@ -85,23 +85,12 @@ def register(subparsers) -> None:
 
 
 def scan_folder(root: Path) -> tuple[dict[str, list[Path]], list[Path]]:
-    """``root/<class>/**/<image>`` -> ({class: [images]}, [unlabeled images directly in root]).
-    Hidden folders are skipped; subfolders without images give no class."""
-    from ..images import find_images
+    """``root/<class>/**/<image>`` -> ({class: [images]}, [unlabeled images directly in root])
+    (core.class_folders).  Subfolders without images give no class."""
+    from ..class_folders import scan_class_folders
 
-    if not root.is_dir():
-        raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
-    classes: dict[str, list[Path]] = {}
-    from ..walk import class_folders
-
-    dirs, links = class_folders(root)
-    for link in links:
-        print(f"fewlens: not following {link}: a folder link back into {root}", file=sys.stderr)
-    for d in dirs:
-        files = find_images(d, tree=root)
-        if files:
-            classes[d.name] = files
-    loose = find_images(root, recursive=False)
+    found, loose = scan_class_folders(root)
+    classes = {name: files for name, files in found.items() if files}
     if not classes and not loose:
         raise FewLensError(f"{root}: no images found")
     return classes, loose

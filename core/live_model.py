@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.fitting import (  # noqa: F401  the shared fitting policy, re-exported for app/
+from .fitting import (  # noqa: F401  the shared fitting policy, re-exported for app/
     AUTO_THRESHOLD_PER_CLASS, MAX_UNLABELED_POOL, UNLABELED, labeled_rows_per_class,
     pool_sample,
 )
-from core.methods import get_method
-from core.methods.base import l2_normalize, softmax
+from .methods import get_method
+from .methods.base import l2_normalize, softmax
 
 #: Queries are scored in blocks so a method's temporaries (normalised copies,
 #: logits) stay a few tens of MB even for a 100,000-image project.
@@ -347,3 +347,57 @@ def fit_predict(
     return PredictionState(generation, class_ids, probs, top, confidence, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
                            confidence_factor=float(confidence_factor),
                            chosen=getattr(method, "choice", None))
+
+
+@dataclass
+class ProjectRows:
+    """The image table of a project as row-aligned arrays (what a session starts from)."""
+
+    ids: np.ndarray
+    files: list[str]
+    hashes: list[str]
+    labels: np.ndarray
+    missing: np.ndarray
+    row_of: dict[int, int]
+
+
+def read_project_rows(project) -> ProjectRows:
+    """Read every image record (and check which files are missing).  Safe on any thread:
+    the project gives each thread its own SQLite connection."""
+    recs = project.images()
+    n = len(recs)
+    ids = np.fromiter((r.id for r in recs), np.int64, n)
+    return ProjectRows(
+        ids=ids,
+        files=[r.file for r in recs],
+        hashes=[r.hash for r in recs],
+        labels=np.fromiter((UNLABELED if r.class_id is None else r.class_id for r in recs), np.int64, n),
+        missing=np.fromiter((r.missing for r in recs), bool, n),
+        row_of=dict(zip(ids.tolist(), range(n))),
+    )
+
+
+def take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:
+    return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index],
+                           preview=p.preview, auto_threshold=p.auto_threshold, confidence_factor=p.confidence_factor)
+
+
+def grow_predictions(p: PredictionState, unknown: np.ndarray, n: int) -> tuple[PredictionState, np.ndarray]:
+    """Predictions (and unknown flags) padded to ``n`` rows: rows appended since the request
+    have no prediction yet."""
+    extra = n - len(p.top)
+    if len(unknown) != len(p.top):
+        unknown = np.zeros(len(p.top), bool)
+    if extra <= 0:
+        return p, unknown
+    grown = PredictionState(
+        p.generation,
+        p.class_ids,
+        np.concatenate([p.probs, np.zeros((extra, p.probs.shape[1]), np.float32)]),
+        np.concatenate([p.top, np.full(extra, UNLABELED, np.int64)]),
+        np.concatenate([p.confidence, np.zeros(extra, np.float32)]),
+        preview=p.preview,
+        auto_threshold=p.auto_threshold,
+        confidence_factor=p.confidence_factor,
+    )
+    return grown, np.concatenate([unknown, np.zeros(extra, bool)])
