@@ -135,7 +135,7 @@ class EvaluationController(QObject):
     def relabel(self, image_id: int, class_id: int) -> None:
         s = self.window.session
         if s is not None and s.row_of(image_id) is not None:
-            self.window._push(undo.LabelCommand(s, [image_id], class_id))
+            self.window.class_actions._push(undo.LabelCommand(s, [image_id], class_id))
 
     # ------------------------------------------------------------------ label next
     def suggestion_ids(self) -> list[int]:

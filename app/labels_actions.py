@@ -149,7 +149,7 @@ def _import_read(window, session, job: ReadLabelsJob) -> None:
                                    + (f"; {kept:,} images kept their current label" if kept else "") + ".", 8000)
     if job.errors:
         window.report.show_errors(job.errors, n)
-    window.embed_missing()
+    window.imports.embed_missing()
 
 
 __all__ = ["ExportLabelsJob", "ReadLabelsJob", "export_labels_dialog", "import_labels_dialog",

@@ -50,14 +50,14 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
 
     first_run = welcome_due() and not project
     if path is not None:
-        job = window.open_project(path, wait=True)
+        job = window.files.open_project(path, wait=True)
         if job.error and project:
             # The named project could not be opened (the window said why): fall back to the sample.
             from .sample_project import ensure_sample_project
 
-            window.open_project(ensure_sample_project())
+            window.files.open_project(ensure_sample_project())
     if first_run:
-        window.show_welcome()  # once: what to do, and what the first wait is for
+        window.files.show_welcome()  # once: what to do, and what the first wait is for
     return app.exec()
 
 

@@ -123,7 +123,7 @@ def project_open_failed(window, path: Path, message: str, damaged: bool, ask=Non
             QMessageBox.warning(window, "Recover project", j.error)
             return
         window.statusBar().showMessage(f"Recovered into {j.dest.name}: {j.summary}", 15000)
-        window.open_project(j.dest)
+        window.files.open_project(j.dest)
 
     job.finished.connect(done)
     window._start(job)

@@ -54,11 +54,11 @@ def window(qtbot, tmp_path, monkeypatch):
     path = tmp_path / "p.fewlens"
     Project.create(path).close()
     w = open_window(qtbot, path)
-    w.ask_use_subfolders = lambda names: False
-    w.import_paths([photos])
+    w.imports.ask_use_subfolders = lambda names: False
+    w.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
     for name in CLASSES:
-        assert w.add_class(name) is not None
+        assert w.class_actions.add_class(name) is not None
     w.project_path = path
     yield w
     w.close()

@@ -52,7 +52,7 @@ def queries(tmp_path) -> Path:
 
 def test_predict_folder_writes_the_csv_and_lists_the_corrupt_file(window, queries, tmp_path, qtbot):
     out = tmp_path / "pred.csv"
-    dlg = window.predict_folder_dialog([queries])
+    dlg = window.imports.predict_folder_dialog([queries])
     dlg.out_edit.setText(str(out))
     dlg.add_box.setChecked(True)
     job = dlg.start()
@@ -81,7 +81,7 @@ def test_cancel_stops_cleanly_and_continue_finishes(window, tmp_path, qtbot):
     for i in range(400):
         Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(big / f"n{i:03d}.png")
     out = tmp_path / "big.csv"
-    dlg = window.predict_folder_dialog([big])
+    dlg = window.imports.predict_folder_dialog([big])
     dlg.out_edit.setText(str(out))
     job = dlg.start()
     qtbot.waitUntil(lambda: dlg.bar.value() >= 32, timeout=60000)

@@ -44,8 +44,8 @@ def window(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    w.ask_use_subfolders = lambda names: True
-    w.import_paths([photos])
+    w.imports.ask_use_subfolders = lambda names: True
+    w.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
     s = w.session
     drop = [int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[4:]]

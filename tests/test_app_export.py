@@ -32,7 +32,7 @@ def test_export_dialog_writes_the_model_the_gallery_shows(qtbot, tmp_path):
     qtbot.addWidget(window)
     window.show()
     assert window.act_export.isEnabled() and "Export model" in window.act_export.text()
-    dlg = window.export_dialog()
+    dlg = window.files.export_dialog()
     assert "Hat (2)" in dlg.what.text() and "not adapted" in dlg.what.text()
     target = tmp_path / "out" / "clothes.onnx"
     dlg.path.setText(str(target))
@@ -69,14 +69,14 @@ def test_new_project_from_model(qtbot, tmp_path, monkeypatch):
     model = build_recognizer(MINI, adapt="off", method="protonet").save(tmp_path / "m.onnx")
     window = MainWindow()
     qtbot.addWidget(window)
-    window.new_project_from_model(str(model), str(tmp_path / "again"))
+    window.files.new_project_from_model(str(model), str(tmp_path / "again"))
     s = window.session
     assert s is not None and Path(s.path) == tmp_path / "again.fewlens"
     assert [c.name for c in s.classes] == ["Hat", "Pants", "Shoes"] and s.method == "protonet"
     warned = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warned.append(text))
     foreign = onnx_path_for(get_backbone("mobilenet_v2_imagenet"))
-    window.new_project_from_model(str(foreign), str(tmp_path / "nope.fewlens"))
+    window.files.new_project_from_model(str(foreign), str(tmp_path / "nope.fewlens"))
     assert warned and str(foreign) in warned[0] and "not a FewLens model" in warned[0]
     assert not (tmp_path / "nope.fewlens").exists() and Path(window.session.path) == tmp_path / "again.fewlens"
     window.close()

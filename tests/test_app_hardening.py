@@ -53,7 +53,7 @@ def test_damaged_project_offers_recovery_and_opens_the_copy(qtbot, window, tmp_p
     con.close()
     seen = []
     window.ask_recover = lambda box: seen.append((box.text(), [b.text() for b in box.buttons()])) or True
-    window.open_project(bad, wait=True)
+    window.files.open_project(bad, wait=True)
     assert len(seen) == 1
     text, buttons = seen[0]
     assert str(bad) in text and "damaged" in text and "Recover a copy" in buttons
@@ -69,7 +69,7 @@ def test_not_a_project_says_so_without_recovery(qtbot, window, tmp_path):
     junk.write_text("shopping list")
     seen = []
     window.ask_recover = lambda box: seen.append([b.text() for b in box.buttons()]) or True
-    job = window.open_project(junk, wait=True)
+    job = window.files.open_project(junk, wait=True)
     assert str(junk) in job.error and "not a FewLens project" in job.error
     assert seen and "Recover a copy" not in seen[0]
     assert window.session.path.name == "first.fewlens"
@@ -82,7 +82,7 @@ def test_read_only_project_says_so_in_the_title(qtbot, window, tmp_path, monkeyp
     locked = {ro, ro.parent}
     monkeypatch.setattr(os, "access",
                         lambda p, mode: False if mode == os.W_OK and Path(p) in locked else real_access(p, mode))
-    job = window.open_project(ro, wait=True)
+    job = window.files.open_project(ro, wait=True)
     assert job.error is None
     assert window.windowTitle() == "team (read-only) — FewLens"
     assert "Save As" in window.statusBar().currentMessage()
@@ -104,7 +104,7 @@ def test_a_bug_inside_a_job_gives_a_message_and_a_crash_report(qtbot, window):
     report = Path(job.error.split("a crash report is in ")[1].split(" — ")[0])
     assert "Buggy task" in report.read_text() and "Traceback" in report.read_text()
     assert job.error in window.statusBar().currentMessage()
-    window.add_class("Still works")  # the window goes on
+    window.class_actions.add_class("Still works")  # the window goes on
     assert [c.name for c in window.session.classes] == ["Still works"]
 
 
@@ -130,14 +130,14 @@ def test_excepthook_turns_a_slot_exception_into_a_message(qtbot):
 def test_one_class_labeled_warns_in_the_status_bar(qtbot, window, tmp_path):
     photos = tmp_path / "photos"
     shutil.copytree(MINI / "Hat", photos / "Hat")
-    window.ask_use_subfolders = lambda names: True
-    window.import_paths([photos])
+    window.imports.ask_use_subfolders = lambda names: True
+    window.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(window.session) == 6 and not window.jobs, timeout=60_000)
-    window._update_status()
+    window.status._update_status()
     assert "one class labeled" in window.status_counts.text()
     assert "second class" in window.status_counts.toolTip()
-    window.add_class("Other")
+    window.class_actions.add_class("Other")
     s = window.session
     s.set_labels([int(s.ids[0])], s.classes[-1].id)
-    window._update_status()
+    window.status._update_status()
     assert "one class labeled" not in window.status_counts.text()

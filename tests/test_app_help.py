@@ -68,7 +68,7 @@ def test_backbone_picker_puts_omniglot_models_behind_show_all(qtbot, window):
 
     job = BackboneListJob()
     job.run()
-    window._fill_backbones(job)
+    window.pickers._fill_backbones(job)
     combo = window.backbone_combo
     shown = [t for t, _e, v in _entries(combo) if v and v != TOGGLE]
     assert shown[0].startswith("MobileNetV2 · ImageNet") and not any("Omniglot" in t for t in shown)
@@ -80,7 +80,7 @@ def test_backbone_picker_puts_omniglot_models_behind_show_all(qtbot, window):
 
 def test_welcome_shows_once(qtbot, window):
     assert welcome_due()
-    dlg = window.show_welcome()
+    dlg = window.files.show_welcome()
     assert "Label a few" in " ".join(lbl.text() for lbl in dlg.findChildren(type(dlg.wait_note)))
     assert "20 seconds" in dlg.wait_note.text()
     dlg.accept()

@@ -32,8 +32,8 @@ def test_subfolder_names_are_tidied_unless_the_user_says_no(qtbot, tmp_path, tid
     w = MainWindow(ProjectSession(Project.create(tmp_path / "p.fewlens")))
     qtbot.addWidget(w)
     w.tidy_folder_names = tidy  # the dialog's check box
-    w.ask_use_subfolders = lambda names: True
-    w.import_paths([photos])
+    w.imports.ask_use_subfolders = lambda names: True
+    w.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(w.session) == 12 and not w.jobs, timeout=60_000)
     names = sorted(c.name for c in w.session.classes)
     assert names == (["Sun Hat", "cargo pants"] if tidy else ["Sun_Hat", "cargo-pants"])

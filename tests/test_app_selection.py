@@ -43,8 +43,8 @@ def window(qtbot, tmp_path):
     w.resize(1100, 700)
     w.show()
     qtbot.waitExposed(w)
-    w.ask_use_subfolders = lambda names: True
-    w.import_paths([photos])
+    w.imports.ask_use_subfolders = lambda names: True
+    w.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
     w.session.set_labels([int(i) for i in w.session.ids], None)  # all unlabeled, 3 classes exist
     qtbot.waitUntil(lambda: idle(w), timeout=20_000)
@@ -130,7 +130,7 @@ def test_filter_switches_and_reopen_select_what_the_panel_shows(qtbot, window, t
         assert bool(sel) == bool(w.model.rowCount())
     # Reopening (Open recent): the first tile is selected *and* shown, and keys work on it.
     path = s.path
-    w.open_project(path, wait=True)
+    w.files.open_project(path, wait=True)
     qtbot.waitUntil(lambda: w.session is not s and idle(w), timeout=30_000)
     sel = agree(w)
     assert len(sel) == 1 and w.detail.image_id == sel[0]

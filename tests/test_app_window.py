@@ -42,8 +42,8 @@ def labeled_window(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
-    window.ask_use_subfolders = lambda names: True
-    window.import_paths([photos])
+    window.imports.ask_use_subfolders = lambda names: True
+    window.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(window.session) == 18 and idle(window), timeout=60_000)
     s = window.session
     assert sorted(c.name for c in s.classes) == ["Hat", "Pants", "Shoes"] and s.labeled_count == 18
@@ -82,7 +82,7 @@ def test_right_click_menu_offers_every_labeling_action(labeled_window):
     s = w.session
     img = int(s.ids[s.labels == UNLABELED][0])
     w.gallery.select_ids([img], current=img)
-    menu = w.gallery_menu()
+    menu = w.class_actions.gallery_menu()
     texts = [a.text().split("\t")[0] for a in menu.actions() if a.text()]
     assert texts == ["Label image as", "Accept prediction", "Remove label", "Copy file path", "Remove from project"]
     label_as = menu.actions()[0].menu()
@@ -96,11 +96,11 @@ def test_delete_class_asks_with_count_and_undoes(qtbot, labeled_window):
     s = w.session
     hat = next(c for c in s.classes if c.name == "Hat")
     asked = []
-    w.confirm_delete_class = lambda name, count: asked.append((name, count)) or False
-    w.delete_class(hat.id)
+    w.class_actions.confirm_delete_class = lambda name, count: asked.append((name, count)) or False
+    w.class_actions.delete_class(hat.id)
     assert asked == [("Hat", 2)] and s.class_by_id(hat.id) is not None  # said no: nothing happened
-    w.confirm_delete_class = lambda name, count: True
-    w.delete_class(hat.id)
+    w.class_actions.confirm_delete_class = lambda name, count: True
+    w.class_actions.delete_class(hat.id)
     assert s.class_by_id(hat.id) is None and s.labeled_count == 4
     qtbot.waitUntil(lambda: idle(w), timeout=20_000)
     assert hat.id not in set(s.pred.top.tolist())
@@ -122,7 +122,7 @@ def test_missing_files_are_shown_and_located(qtbot, tmp_path, labeled_window):
     assert s.missing.all() and len(s) == 18  # shown as missing, not dropped
     info = s.image_row(0)
     assert info.missing and "missing" in w2.model._tooltip(info).lower()
-    w2.start_locate(moved)
+    w2.imports.start_locate(moved)
     qtbot.waitUntil(lambda: not w2.jobs and not s.missing.any(), timeout=30_000)
     assert all(str(p).startswith(str(moved)) for p in s.paths)
     assert dict(s.project.labels()) == labels
@@ -185,8 +185,8 @@ def test_cancel_import_keeps_what_was_imported(qtbot, tmp_path, monkeypatch):
     window = MainWindow(ProjectSession(Project.open(path)))
     qtbot.addWidget(window)
     window.show()
-    window.ask_use_subfolders = lambda names: False
-    job = window.import_paths([MINI])
+    window.imports.ask_use_subfolders = lambda names: False
+    job = window.imports.import_paths([MINI])
     job.chunk.connect(lambda _chunk: window.banner.cancel_button.click())  # the user clicks Cancel
     assert window.banner.isVisible()
     qtbot.waitUntil(lambda: not window.jobs, timeout=60_000)
@@ -249,7 +249,7 @@ def test_open_project_reads_off_the_ui_thread_and_reports_bad_files(qtbot, tmp_p
         p.add_images([(tmp_path / "owl.jpg", "0" * 64)])
     window = MainWindow(ProjectSession(Project.open(first)))
     qtbot.addWidget(window)
-    window.open_project(second)
+    window.files.open_project(second)
     qtbot.waitUntil(lambda: window.session.path == second, timeout=10_000)
     assert len(window.session) == 1 and window.session.classes[0].name == "Owl"
     assert window.session.missing.all()  # the file is not there: shown as missing
@@ -257,7 +257,7 @@ def test_open_project_reads_off_the_ui_thread_and_reports_bad_files(qtbot, tmp_p
 
     # Save As: a copy with everything, and the window continues in the copy
     copy = tmp_path / "copy.fewlens"
-    window.start_save_as(copy)
+    window.files.start_save_as(copy)
     qtbot.waitUntil(lambda: window.session.path == copy, timeout=10_000)
     assert [c.name for c in window.session.classes] == ["Owl"] and len(window.session) == 1
     with Project.open(second) as original:
@@ -267,7 +267,7 @@ def test_open_project_reads_off_the_ui_thread_and_reports_bad_files(qtbot, tmp_p
     monkeypatch.setattr(QMessageBox, "warning", lambda *a: warnings.append(a[2]))
     junk = tmp_path / "notes.fewlens"
     junk.write_text("not a project")
-    job = window.open_project(junk, wait=True)
+    job = window.files.open_project(junk, wait=True)
     assert job.error and warnings and "notes.fewlens" in warnings[0]
     assert window.session.path == copy  # the open project stays open
     window.close()
@@ -286,8 +286,8 @@ def test_a_model_that_cannot_load_is_reported(qtbot, tmp_path, monkeypatch):
     window = MainWindow(ProjectSession(Project.open(path)))
     qtbot.addWidget(window)
     window.show()
-    window.ask_use_subfolders = lambda names: False
-    window.import_paths([MINI / "Hat"])
+    window.imports.ask_use_subfolders = lambda names: False
+    window.imports.import_paths([MINI / "Hat"])
     qtbot.waitUntil(lambda: not window.jobs, timeout=10_000)
     assert window.report.isVisible() and "model.onnx" in window.report.list.item(0).text()
     assert len(window.session) == 0
@@ -302,8 +302,8 @@ def test_a_second_project_reuses_embeddings_of_the_same_photos(qtbot, tmp_path, 
         Project.create(path).close()
         window = MainWindow(ProjectSession(Project.open(path)))
         qtbot.addWidget(window)
-        window.ask_use_subfolders = lambda names: False
-        window.import_paths([MINI / "Shoes"])
+        window.imports.ask_use_subfolders = lambda names: False
+        window.imports.import_paths([MINI / "Shoes"])
         qtbot.waitUntil(lambda: len(window.session) == 6 and idle(window), timeout=60_000)
         return window
 

@@ -76,7 +76,7 @@ def test_drop_label_predict_undo_reopen(qtbot, tmp_path, project_path):
     shutil.copytree(MINI, data)
     window = open_window(qtbot, project_path)
     asked = []
-    window.ask_use_subfolders = lambda names: asked.append(names) or False  # "Import unlabeled"
+    window.imports.ask_use_subfolders = lambda names: asked.append(names) or False  # "Import unlabeled"
 
     drop_paths(window, [data])
     assert asked == [sorted(CLASSES)]
@@ -86,7 +86,7 @@ def test_drop_label_predict_undo_reopen(qtbot, tmp_path, project_path):
     assert window.report.file_names() == ["LICENSE.txt"]  # the one non-image file, reported by name
 
     for name in CLASSES:
-        assert window.add_class(name) is not None
+        assert window.class_actions.add_class(name) is not None
     assert [c.name for c in s.classes] == CLASSES
 
     truth = {int(i): p.parent.name for i, p in zip(s.ids, s.paths)}
@@ -137,7 +137,7 @@ def test_import_reports_bad_files_and_keeps_the_rest(qtbot, tmp_path, project_pa
     (folder / "corrupt.jpg").write_bytes(good[0].read_bytes()[:300])  # a truncated JPEG
     (folder / "notes.txt").write_text("not a photo")
     window = open_window(qtbot, project_path)
-    window.ask_use_subfolders = lambda names: pytest.fail("no subfolders here: nothing to ask")
+    window.imports.ask_use_subfolders = lambda names: pytest.fail("no subfolders here: nothing to ask")
 
     drop_paths(window, [folder])
     qtbot.waitUntil(lambda: window.report.isVisible() and idle(window), timeout=60_000)

@@ -126,8 +126,8 @@ def _idle(w) -> bool:
 def test_gui_import_of_the_corpus(qtbot, window, corpus):
     w = window
     asked = []
-    w.ask_use_subfolders = lambda names: asked.append(names) or False
-    w.import_paths([corpus])
+    w.imports.ask_use_subfolders = lambda names: asked.append(names) or False
+    w.imports.import_paths([corpus])
     qtbot.waitUntil(lambda: _idle(w), timeout=120_000)
     assert asked == []  # loop_dir is not a class candidate: no question
     assert sorted(Path(f).name for f in w.session.files) == sorted(c.name for c in GOOD)
@@ -142,12 +142,12 @@ def test_try_it_on_the_corpus(qtbot, window, corpus):
     from app.try_it import TryItDialog
 
     w = window
-    w.ask_use_subfolders = lambda names: True
+    w.imports.ask_use_subfolders = lambda names: True
     src = corpus.parent / "labeled"
     if not src.exists():
         for c in ("Hat", "Shoes"):
             shutil.copytree(CLOTHING / c, src / c)
-    w.import_paths([src])
+    w.imports.import_paths([src])
     qtbot.waitUntil(lambda: len(w.session) == 12 and _idle(w), timeout=120_000)
     dlg = TryItDialog(w.session, w)
     qtbot.addWidget(dlg)
