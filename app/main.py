@@ -15,8 +15,8 @@ from core.errors import FewLensError
 
 
 def startup_project(explicit: str | None) -> Path:
-    from .sample_project import ensure_sample_project
     from .recent import recent_projects
+    from .sample_project import ensure_sample_project
 
     if explicit:
         return Path(explicit)
@@ -33,7 +33,7 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     app.setOrganizationName("FewLens")
 
     from .main_window import MainWindow
-    from .theme import apply_theme
+    from .widgets.theme import apply_theme
 
     apply_theme(app)
     from .reliability import install_excepthook
@@ -46,7 +46,7 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     except FewLensError as e:
         QMessageBox.warning(window, "FewLens", str(e))
         path = None
-    from .welcome import welcome_due
+    from .widgets.welcome import welcome_due
 
     first_run = welcome_due() and not project
     if path is not None:

@@ -10,29 +10,30 @@ from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from .adapter import AdaptJob, BackboneAdapter
-from .camera_panel import CameraPanel
-from .classes_panel import ClassesPanel
+from .adapter import BackboneAdapter
 from .controllers.adaptation import AdaptationActions
 from .controllers.class_actions import ClassActions
+from .controllers.evaluation import EvaluationController
 from .controllers.import_flow import ImportFlow
 from .controllers.model_pickers import ModelPickers
 from .controllers.project_files import ProjectFiles
 from .controllers.status import StatusText
-from .detail_view import DetailView
-from .evaluation_controller import EvaluationController
-from .filter_bar import FilterBar
-from .gallery import GalleryFilter, GalleryModel, GalleryView
-from .help import HelpDialog
-from .import_report import ImportReport
+from .jobs import DetailJob, EmbedMissingJob, ImportJob, Job, LocateJob
+from .jobs.adapt import AdaptJob
 from .recent import remember_project
 from .session import ProjectSession
-from .task_banner import TaskBanner
-from .thumbnails import ThumbnailLoader
-from .tile_delegate import TileDelegate, tile_size
-from .try_it import TryItDialog, urls_to_paths
+from .widgets.camera_panel import CameraPanel
+from .widgets.classes_panel import ClassesPanel
+from .widgets.detail_view import DetailView
+from .widgets.filter_bar import FilterBar
+from .widgets.gallery import GalleryFilter, GalleryModel, GalleryView
+from .widgets.help import HelpDialog
+from .widgets.import_report import ImportReport
+from .widgets.task_banner import TaskBanner
+from .widgets.thumbnails import ThumbnailLoader
+from .widgets.tile_delegate import TileDelegate, tile_size
+from .widgets.try_it import TryItDialog, urls_to_paths
 from .window_menus import build_actions, build_menus
-from .workers import DetailJob, EmbedMissingJob, ImportJob, Job, LocateJob
 
 THUMB = 148
 #: gallery zoom steps (thumbnail side in px): small tiles for browsing big projects
@@ -76,7 +77,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self.pickers.build_toolbar()
         self._build_status()
-        # accuracy estimate, Evaluation view, "Label next" (issue 15): app/evaluation_controller.py
+        # accuracy estimate, Evaluation view, "Label next" (issue 15): app/controllers/evaluation.py
         self.evaluation = EvaluationController(self)
 
         self._status_timer = QTimer(self, singleShot=True, interval=80)
@@ -146,7 +147,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
 
     def _build_camera_panel(self) -> None:
-        """The Camera dock (app/camera_panel.py), hidden until View > Camera."""
+        """The Camera dock (app/widgets/camera_panel.py), hidden until View > Camera."""
         self.camera_panel = CameraPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.camera_panel)
         self.camera_panel.hide()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.crash import report_crash
 
-from .workers import Job
+from .jobs import Job
 
 
 class _CrashRelay(QObject):

@@ -186,12 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(["fewlens"])
     from core.project import Project
 
-    from . import workers
-    from .gallery import GalleryFilter
+    from .jobs import embedding as workers
     from .main_window import MainWindow
     from .sample_project import sample_images_dir
     from .session import ProjectSession
-    from .theme import apply_theme
+    from .widgets.gallery import GalleryFilter
+    from .widgets.theme import apply_theme
 
     apply_theme(app)
     if adapt:

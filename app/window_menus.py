@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
 
-from . import labels_actions
-from .gallery import GalleryFilter
+from .controllers import labels_actions
+from .widgets.gallery import GalleryFilter
 
 
 def action(w, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -32,7 +32,7 @@ def build_actions(w) -> None:
     w.act_locate = action(w, "&Locate missing files…", w.imports.locate_missing, None,
                                    "Relink images whose files moved, by their content")
     w.act_quit = action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
-    # batch prediction and the labeled dataset out/in (issue 16): app/batch_dialog.py, app/labels_actions.py
+    # batch prediction and the labeled dataset out/in (issue 16): app/widgets/batch_dialog.py, app/controllers/labels_actions.py
     w.act_predict_folder = action(w, "&Predict folder…", w.imports.predict_folder_dialog, None,
                                            "Predict every image in folders into a CSV file, in the background")
     w.act_export_labels = action(w, "&Export labels…", lambda: labels_actions.export_labels_dialog(w), None,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..adapter import AdaptJob
-from ..workers import EmbedMissingJob, ImportJob, LocateJob
+from ..jobs import EmbedMissingJob, ImportJob, LocateJob
+from ..jobs.adapt import AdaptJob
 
 
 class AdaptationActions:

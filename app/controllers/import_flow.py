@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QCheckBox, QMessageBox
 from core.class_folders import subfolder_names
 
 from .. import file_dialogs
+from ..jobs import EmbedMissingJob, ImportJob, ImportPlan, LocateJob
 from ..wording import plural, tidy_class_name
-from ..workers import EmbedMissingJob, ImportJob, ImportPlan, LocateJob
 
 
 def _image_suffixes() -> frozenset[str]:
@@ -120,8 +120,8 @@ class ImportFlow:
             self.import_paths([Path(folder)])
 
     def predict_folder_dialog(self, folders=None):
-        """File -> Predict folder…: a modeless dialog (app/batch_dialog.py); returns it (tests drive it)."""
-        from .batch_dialog import PredictFolderDialog
+        """File -> Predict folder…: a modeless dialog (app/widgets/batch_dialog.py); returns it (tests drive it)."""
+        from ..widgets.batch_dialog import PredictFolderDialog
 
         dlg = PredictFolderDialog(self.w)
         dlg.add_folders(folders or [])

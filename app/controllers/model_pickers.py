@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSlider
 from core.live_model import auto_threshold_help
 from core.methods import DEFAULT_METHOD, method_names
 
-from ..pickers import TOGGLE, backbone_choice, fill_grouped, method_choices
-from ..theme import icon
-from ..workers import BackboneListJob
+from ..jobs import BackboneListJob
+from ..widgets.pickers import TOGGLE, backbone_choice, fill_grouped, method_choices
+from ..widgets.theme import icon
 
 
 def readable_id(backbone_id: str) -> str:

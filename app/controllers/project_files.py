@@ -12,11 +12,11 @@ from core.errors import FewLensError
 from core.project import Project
 
 from .. import file_dialogs
+from ..jobs import OpenProjectJob, SaveAsJob
 from ..recent import recent_projects
 from ..reliability import project_open_failed
 from ..session import ProjectSession
-from ..welcome import WelcomeDialog
-from ..workers import OpenProjectJob, SaveAsJob
+from ..widgets.welcome import WelcomeDialog
 
 PROJECT_FILTER = "FewLens projects (*.fewlens)"
 
@@ -54,8 +54,8 @@ class ProjectFiles:
         self.w.set_session(session)
 
     def export_dialog(self):
-        """File -> Export model… (app/export_dialog.py); the export runs as a tracked job."""
-        from .export_dialog import ExportDialog
+        """File -> Export model… (app/widgets/export_dialog.py); the export runs as a tracked job."""
+        from ..widgets.export_dialog import ExportDialog
 
         if self.w.session is None:
             return None

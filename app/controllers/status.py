@@ -7,9 +7,9 @@ import numpy as np
 from core.embedders import cached_embedder
 from core.live_model import UNLABELED
 
+from ..jobs import EmbedMissingJob, ImportJob
 from ..reliability import one_class_hint
 from ..wording import plural
-from ..workers import EmbedMissingJob, ImportJob
 
 
 class StatusText:

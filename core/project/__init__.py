@@ -65,7 +65,7 @@ connections are closed by ``close()`` — do not use the project from any thread
 
 Durability: WAL with ``synchronous=NORMAL``.  In WAL mode a commit is complete once its
 frames are written to the WAL file, so every committed action survives a process crash or
-``kill -9`` (proved by tests/test_project_killsafety.py); on an OS crash or power loss the
+``kill -9`` (proved by tests/core/test_project_killsafety.py); on an OS crash or power loss the
 file stays consistent and at worst the last moments of work since the previous checkpoint
 roll back.  FULL would fsync at every commit: measured here at 5 ms median / 12 ms p90 per
 label action (0.02 ms with NORMAL), paid on the UI thread for every click, which would eat

@@ -16,25 +16,15 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDockWidget,
-    QHBoxLayout,
-    QInputDialog,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QInputDialog, QLabel, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from core.camera import CameraLoop, CameraSource, list_cameras
 from core.errors import FewLensError
 
-from . import file_dialogs
-from .camera_capture import CaptureCommand, CaptureJob, CaptureSaver, capture_folder
-from .camera_model import session_predictor
+from .. import file_dialogs
+from ..camera_capture import CaptureCommand, CaptureJob, CaptureSaver, capture_folder
+from ..camera_model import session_predictor
 from .camera_view import LiveView, Overlay
 
 POLL_MS = 30  # the view repaints at most this often (~33 Hz), whatever the camera's rate

@@ -12,11 +12,12 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
-from . import undo
-from .evaluation_service import EvaluationService
-from .evaluation_view import EvaluationView
-from .gallery import GalleryFilter
 from core.live_model import UNLABELED
+
+from .. import undo
+from ..evaluation_service import EvaluationService
+from ..widgets.evaluation_view import EvaluationView
+from ..widgets.gallery import GalleryFilter
 
 SUGGESTION_TITLE = "Label next"
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 from core.errors import ImageError
 from core.project import LABELED_BY_PREDICTION
 
-from . import file_dialogs
-from .workers import Job
+from .. import file_dialogs
+from ..jobs import Job
 
 MODE_CHOICES = {
     "Copy the files": "copy",

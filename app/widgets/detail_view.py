@@ -10,7 +10,8 @@ from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.live_model import UNLABELED, auto_threshold_help
-from .session import ProjectSession
+
+from ..session import ProjectSession
 from .theme import MUTED, TEXT
 
 

@@ -13,23 +13,14 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QEvent,
-    QItemSelection,
-    QItemSelectionModel,
-    QModelIndex,
-    QRect,
-    QSize,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import (QAbstractListModel, QEvent, QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize,
+                            Qt, QTimer, Signal)
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from core.live_model import UNLABELED
-from .session import ImageRow, ProjectSession
+
+from ..session import ImageRow, ProjectSession
 
 ImageRowRole = Qt.ItemDataRole.UserRole + 1  # -> ImageRow
 ImageIdRole = Qt.ItemDataRole.UserRole + 2  # -> int

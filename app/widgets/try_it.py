@@ -7,25 +7,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import (
-    QDialog,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
+                               QWidget)
 
-from core.images import IMAGE_EXTENSIONS
-
-from . import file_dialogs
+from core.images import IMAGE_EXTENSIONS, scan_sources
 from core.live_model import fit_method
-from core.images import scan_sources
-from .session import ProjectSession
+
+from .. import file_dialogs
+from ..jobs import TryItJob, TryItResult
+from ..session import ProjectSession
 from .theme import MUTED
-from .workers import TryItJob, TryItResult
 
 
 def urls_to_paths(mime) -> list[Path]:

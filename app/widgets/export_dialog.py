@@ -12,11 +12,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QVBoxLayout, QWidget)
 
-from . import file_dialogs
-from .workers import Job
+from .. import file_dialogs
+from ..jobs import Job
 
 FORMATS = [("ONNX (one file + standalone runner)", "onnx", ".onnx"), ("TorchScript (GPU servers)", "torchscript", ".pt")]
 

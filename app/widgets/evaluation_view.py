@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QButtonGroup, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QRadioButton, QTableWidget,
-    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import (QButtonGroup, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QRadioButton,
+                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from core.live_model import UNLABELED
 
 from .evaluation_plots import ConfusionMatrixWidget, EmbeddingMapWidget, ReliabilityWidget
-from core.live_model import UNLABELED
 
 
 def _pct(v: float) -> str:

@@ -10,11 +10,12 @@ from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from .gallery import ImageRowRole
 from core.live_model import UNLABELED
-from .session import ImageRow, ProjectSession
-from .thumbnails import ThumbnailLoader
+
+from ..session import ImageRow, ProjectSession
+from .gallery import ImageRowRole
 from .theme import ACCENT, BORDER, MUTED, SURFACE, TEXT, readable_on
+from .thumbnails import ThumbnailLoader
 
 MARGIN = 5
 BAND = 42  # caption band under the thumbnail

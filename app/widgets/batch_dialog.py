@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QProgressBar, QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar,
+                               QPushButton, QVBoxLayout)
 
-from . import file_dialogs
-from .workers import Job, get_embedder
+from core.embedders import get_embedder
+
+from .. import file_dialogs
+from ..jobs import Job
 
 UNLABELED_SAMPLE = 1000  # unlabeled project rows handed to methods that use them (bounded)
 
