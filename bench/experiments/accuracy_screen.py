@@ -1,6 +1,6 @@
 """Quick screening of 5-shot levers on cached features (scratch harness behind the exploratory table).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_screen.py VARIANT "{kwargs}" EPISODES [selection|confirmation|all]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/accuracy_screen.py VARIANT "{kwargs}" EPISODES [selection|confirmation|all]
 
 Prints 5-way accuracy (%) for 1-shot M=0, 1-shot M=10, 5-shot M=0, 5-shot M=10 on the bench's class split and
 episodes (core.episodes, seed 0).  VARIANT: base (soft k-means; kwargs iters, T, w, rej, sinkhorn=rebalancing
@@ -10,7 +10,7 @@ Features are cached under runs/g/.
 """
 import os
 import sys, time, numpy as np
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'bench')); sys.path.insert(0, ROOT); os.chdir(ROOT)
 from accuracy_features import dataset_features
 from bench_accuracy import splits

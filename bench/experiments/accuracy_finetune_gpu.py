@@ -23,8 +23,8 @@ A grid is screened on the selection classes (5-shot, M=0 and M=10), the best set
 the two is then run on selection / confirmation / all 17 with 600 episodes.  ``--budget`` seconds
 bound the whole run: the grid stops early to leave time for the final table.
 
-    python3 bench/accuracy_finetune_gpu.py --dataset ../shared/data/clothing17 --out results.md
-    python3 bench/accuracy_finetune_gpu.py --quick   # CPU smoke test: tiny grid, few episodes
+    python3 bench/experiments/accuracy_finetune_gpu.py --dataset ../shared/data/clothing17 --out results.md
+    python3 bench/experiments/accuracy_finetune_gpu.py --quick   # CPU smoke test: tiny grid, few episodes
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 

@@ -14,7 +14,7 @@ Geometries (``--views``):
   full:S      shorter side resized to S, no crop (aspect ratio kept, non-square input)
   long:L      longer side resized to L, no crop (the whole photo, non-square input)
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_resolution.py --views crop:256:224 full:224 \
+    OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/accuracy_resolution.py --views crop:256:224 full:224 \
         --episodes 300 --splits selection all
 
 prints 5-way accuracy (%) of ``protonet`` and the default ``softkmeans`` at 1/5-shot, pool M=0/10,
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 

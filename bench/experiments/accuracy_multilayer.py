@@ -8,7 +8,7 @@ with forward hooks and caches, per image:
   b15     : GAP of the block before it (160-d)
   b12     : GAP of the last 14x14 block (96-d)
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_multilayer.py   # caches, prints the path
+    OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/accuracy_multilayer.py   # caches, prints the path
 
 Cached in cache_dir()/bench/ keyed by the weights and the file list (about 1 minute for clothing17
 on one thread).  ``final`` matches the ONNX Runtime embedding to 2e-5.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402

@@ -6,7 +6,7 @@ features are cached (``runs/adapted_<split>_<episodes>.npz``), so output tempera
 offline: accuracy, ECE and NLL for the shipped temperature times a factor; the factor is chosen by
 NLL on the selection classes and reported on all 17.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_adapted_calibration.py --episodes 30 40
+    OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/accuracy_adapted_calibration.py --episodes 30 40
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 

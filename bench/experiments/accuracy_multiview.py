@@ -1,10 +1,10 @@
 """Bench-only: several geometries of the same photo as one feature (multi-view lever), screened with
-bench/accuracy_screen.py's soft k-means on cached features.
+bench/experiments/accuracy_screen.py's soft k-means on cached features.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_multiview.py "VIEWS" "KWARGS" EPISODES [split]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/accuracy_multiview.py "VIEWS" "KWARGS" EPISODES [split]
 
 VIEWS: '+'-joined ``geometry/output[*weight]`` items, e.g. ``crop:256:224/final+full:224/final*0.7``;
-outputs ``final``, ``final_flip``, ``b16``, ``b16_flip`` (bench/accuracy_resolution.py).  Each item
+outputs ``final``, ``final_flip``, ``b16``, ``b16_flip`` (bench/experiments/accuracy_resolution.py).  Each item
 is L2-normalized, weighted and concatenated.  ``"avg:"`` before VIEWS averages the (normalized)
 items instead (same dimension; only for items of equal width).  KWARGS go to accuracy_screen's
 soft k-means (iters, T, w, rej, sinkhorn; flip_samples=True adds the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 

@@ -20,7 +20,7 @@ Per episode (labeled support, unlabeled pool + queries, as the app has them):
 
 Results and the exact commands: bench/results/accuracy.md, third round.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/accuracy_finetune.py --mode film --episodes 200 --split selection
+    OMP_NUM_THREADS=1 .venv/bin/python bench/experiments/accuracy_finetune.py --mode film --episodes 200 --split selection
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
