@@ -70,15 +70,11 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(path: Path, name: str, known: dict[str, Path]) -> Iterator[str]:
-    """The project modules ``path`` imports, lazy ones inside functions included; imports under
-    ``if TYPE_CHECKING:`` never run and do not count."""
+    """The project modules ``path`` imports: lazy ones inside functions and ``if TYPE_CHECKING:``
+    ones included (a type that needs a back-import is a circle too)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                   for stmt in node.body for n in ast.walk(stmt)}
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the store imports this module
-    from .store import Project
 
 
 def reads(method):
@@ -25,7 +21,7 @@ def reads(method):
 class Translating:
     """``with Translating(project):`` turns SQLite errors into the project's ProjectError."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project):  # a core.project.Project (which imports this module)
         self._p = project
 
     def __enter__(self) -> None:
@@ -41,7 +37,7 @@ class WriteTxn:
     SQLite failures (locked by another program, disk full, I/O error) surface as
     ``ProjectError`` naming the project file; the transaction is rolled back."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project):  # a core.project.Project (which imports this module)
         self._p = project
 
     def __enter__(self) -> sqlite3.Connection:
