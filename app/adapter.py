@@ -20,194 +20,19 @@ Adapted vectors are never written to a cache: they belong to one label set.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.errors import Cancelled, ImageError
+from core.adapted_features import AdaptRequest, labels_key
+from core.live_model import UNLABELED
 
-from .live_model import UNLABELED, EmbeddingMatrix, labeled_rows_per_class
-from .workers import Job
+from .jobs.adapt import AdaptJob
+from .jobs.base import Job
 
 #: Quiet time after the last label change before adapting (labels often come in bursts).
 DEBOUNCE_MS = 1500
-
-#: Frozen embeddings sampled (evenly spaced) for the head's centering mean: a few thousand
-#: images pin the mean down, and copying 100k x 1280 floats would cost half a gigabyte.
-MAX_CENTER_ROWS = 10_000
-
-#: Labeled images per class the backbone is trained on (evenly spaced over the class's labels).
-#: The recipe's 20 steps of <= 64 views use ~1,300 views in all, and every training image keeps
-#: 9 cached 96x14x14 feature maps (~0.7 MB): 64 per class bounds memory on big labeled projects.
-MAX_TRAIN_PER_CLASS = 64
-
-
-def labels_key(backbone: str, ids: np.ndarray, labels: np.ndarray) -> str:
-    """What an adaptation depends on: the backbone, the rows and their labels (~1 ms at 100k rows)."""
-    h = hashlib.sha1(backbone.encode())
-    h.update(np.ascontiguousarray(ids, np.int64).tobytes())
-    h.update(np.ascontiguousarray(labels, np.int64).tobytes())
-    return h.hexdigest()
-
-
-@dataclass
-class AdaptedFeatures:
-    """Embeddings from a backbone adapted to one label set, row-aligned with ``ids``."""
-
-    backbone: str
-    ids: np.ndarray  # (N,) image ids in row order when the job started
-    key: str  # labels_key() of the snapshot it was adapted to
-    n_labels: int  # labeled images it was trained on (unreadable ones skipped)
-    fingerprint: str  # hash of the adapted weights
-    matrix: EmbeddingMatrix
-    unreadable: np.ndarray  # (N,) bool: rows whose file was missing or unreadable for re-embedding
-    device: str = "cpu"
-    seconds: float = 0.0
-    # the adapted network (embeds like an Embedder): Try it embeds new photos with it, so its
-    # predictions match the gallery's
-    network: object = None
-    # the labels (row-aligned with ids) it was trained on: decides when to adapt again
-    labels: np.ndarray | None = None
-
-
-@dataclass
-class AdaptRequest:
-    """A snapshot of the session taken on the UI thread; the job never touches the session."""
-
-    backbone: str
-    ids: np.ndarray
-    files: list[str]
-    labels: np.ndarray
-    missing: np.ndarray
-    key: str
-    frozen: np.ndarray  # view of the frozen matrix's data (replaced, never shrunk, when rows move)
-    frozen_have: np.ndarray  # copy
-    settings: object = None  # core.adaptation.AdaptationSettings; None = the measured recipe
-    device: str = "auto"
-
-
-class AdaptJob(Job):
-    """Adapt the backbone to the labeled images, then re-embed every row with it."""
-
-    title = "Adapting the model to your labels"
-
-    def __init__(self, request: AdaptRequest, parent: QObject | None = None):
-        super().__init__(parent)
-        self.request = request
-        self.result: AdaptedFeatures | None = None
-        # cancelled by the app (labels changed, adaptation turned off), not by the user's Cancel
-        self.superseded = False
-        self.skipped: str | None = None  # why nothing was adapted (e.g. too few readable labels)
-
-    def run(self) -> None:
-        import time
-
-        from core.adaptation import AdaptationSettings, adapt_backbone, should_adapt
-        from core.images import load_image
-        from core.pipeline import embed_files
-
-        t0 = time.perf_counter()
-        r = self.request
-        settings = r.settings or AdaptationSettings()
-        train_rows = _training_rows(r.labels, r.missing)
-        embed_rows = np.flatnonzero(~r.missing)
-        n_train = len(train_rows)
-        # one bar for the three phases: decode labeled, adapt (views + steps), re-embed all
-        total = 2 * n_train + settings.steps + len(embed_rows)
-        self.status.emit("Adapting the model to your labels…")
-        self.progress.emit(0, total)
-
-        images, labels = [], []
-        for k, row in enumerate(train_rows):
-            if self.is_cancelled():
-                raise Cancelled("cancelled")
-            try:
-                images.append(load_image(r.files[row], min_side=256))
-                labels.append(int(r.labels[row]))
-            except ImageError as e:  # named in the report, never fatal
-                self.errors.append(e)
-            self.progress.emit(k + 1, total)
-        if not should_adapt(labels, r.backbone):
-            self.skipped = "too few readable labeled images to adapt the model"
-            return
-
-        device = self._device()
-        if device == "cpu":
-            _leave_a_core_free()
-        base = n_train
-
-        def adapt_progress(done: int, _t: int) -> None:
-            self.progress.emit(base + done, total)
-
-        adapted = adapt_backbone(r.backbone, images, labels, center_embeddings=self._center(),
-                                 settings=settings, device=device, progress=adapt_progress,
-                                 cancel=self.is_cancelled)
-        del images  # decoded photos are not needed for re-embedding (it decodes at its own size)
-
-        self.status.emit(f"Re-analysing {len(embed_rows):,} images with the adapted model…")
-        base = n_train + n_train + settings.steps
-        paths = [r.files[row] for row in embed_rows]
-
-        def embed_progress(done: int, _t: int) -> None:
-            self.progress.emit(base + done, total)
-
-        res = embed_files(paths, adapted, cache=None, progress=embed_progress, cancel=self.is_cancelled)
-        reported = {str(e.path) for e in self.errors}  # an unreadable labeled photo is named once
-        self.errors.extend(e for e in res.errors if str(e.path) not in reported)
-        matrix = EmbeddingMatrix()
-        matrix.resize(len(r.ids))
-        unreadable = r.missing.copy()  # no adapted vector can be made for them either
-        got_rows, vecs = [], []
-        for row, p in zip(embed_rows, paths):
-            vec = res.embeddings.get(Path(p))
-            if vec is None:
-                unreadable[row] = True
-            else:
-                got_rows.append(row)
-                vecs.append(vec)
-        if vecs:
-            matrix.set_rows(np.asarray(got_rows, np.int64), np.stack(vecs))
-        self.result = AdaptedFeatures(r.backbone, r.ids, r.key, len(labels), adapted.fingerprint, matrix,
-                                      unreadable, device, time.perf_counter() - t0, network=adapted,
-                                      labels=r.labels.copy())
-
-    def _device(self) -> str:
-        if self.request.device != "auto":
-            return self.request.device
-        from core.embedder import resolve_device
-
-        return resolve_device("auto")  # torch on CUDA when there is a GPU, else the CPU
-
-    def _center(self) -> np.ndarray | None:
-        """Frozen embeddings of the project's images (an evenly spaced sample on big projects)."""
-        rows = np.flatnonzero(self.request.frozen_have)
-        if len(rows) == 0:
-            return None
-        if len(rows) > MAX_CENTER_ROWS:
-            rows = rows[np.linspace(0, len(rows) - 1, MAX_CENTER_ROWS).astype(np.int64)]
-        return np.asarray(self.request.frozen[rows], np.float32)
-
-
-def _training_rows(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Labeled, present rows; at most MAX_TRAIN_PER_CLASS per class, evenly spaced."""
-    return np.sort(labeled_rows_per_class(labels, ~missing, MAX_TRAIN_PER_CLASS))
-
-
-def _leave_a_core_free() -> None:
-    """Torch on the CPU: one thread fewer than the cores, so the UI thread, the predictor and
-    the decoders keep a core.  With torch's default (every core) the sample project's
-    adaptation took 107 s instead of 26 s on the 2-core build box with one core busy
-    elsewhere (OpenMP threads spinning against each other), and the UI stalled longer."""
-    import torch
-
-    from core.embedder import default_threads
-
-    torch.set_num_threads(max(1, default_threads() - 1))
-
 
 class BackboneAdapter(QObject):
     """Decides when the backbone is adapted for one session, and runs at most one job at a time.

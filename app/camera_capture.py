@@ -109,10 +109,9 @@ class CaptureSaver(QObject):
     def _save(self, job: CaptureJob) -> Captured:
         from PIL import Image
 
+        from core.embedders import get_embedder
         from core.images import file_hash
         from core.pipeline import embed_files
-
-        from .workers import get_embedder
 
         job.folder.mkdir(parents=True, exist_ok=True)
         self._counter += 1

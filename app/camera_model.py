@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.frame_predictor import frames_predictor
-
-from .live_model import UNLABELED, fit_method
+from core.live_model import UNLABELED, fit_method
 
 
 def session_predictor(session):
@@ -34,7 +33,7 @@ def session_predictor(session):
     def predict(frames: list[np.ndarray]):
         fn = fitted.get("fn")
         if fn is None:
-            from .workers import get_embedder
+            from core.embedders import get_embedder
 
             method = fit_method(method_name, data, have, labels, kwargs)
             features = network if network is not None else get_embedder(backbone)

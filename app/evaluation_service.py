@@ -15,9 +15,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from core.errors import Cancelled
+from core.live_model import UNLABELED
 
-from .live_model import UNLABELED
-from .workers import Job
+from .jobs import Job
 
 #: quiet time after the last label change before the estimate is recomputed (ms)
 DEBOUNCE_MS = 800

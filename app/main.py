@@ -15,8 +15,8 @@ from core.errors import FewLensError
 
 
 def startup_project(explicit: str | None) -> Path:
+    from .recent import recent_projects
     from .sample_project import ensure_sample_project
-    from .session import recent_projects
 
     if explicit:
         return Path(explicit)
@@ -33,7 +33,7 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     app.setOrganizationName("FewLens")
 
     from .main_window import MainWindow
-    from .theme import apply_theme
+    from .widgets.theme import apply_theme
 
     apply_theme(app)
     from .reliability import install_excepthook
@@ -46,18 +46,18 @@ def run(project: str | None = None, argv: list[str] | None = None) -> int:
     except FewLensError as e:
         QMessageBox.warning(window, "FewLens", str(e))
         path = None
-    from .welcome import welcome_due
+    from .widgets.welcome import welcome_due
 
     first_run = welcome_due() and not project
     if path is not None:
-        job = window.open_project(path, wait=True)
+        job = window.files.open_project(path, wait=True)
         if job.error and project:
             # The named project could not be opened (the window said why): fall back to the sample.
             from .sample_project import ensure_sample_project
 
-            window.open_project(ensure_sample_project())
+            window.files.open_project(ensure_sample_project())
     if first_run:
-        window.show_welcome()  # once: what to do, and what the first wait is for
+        window.files.show_welcome()  # once: what to do, and what the first wait is for
     return app.exec()
 
 

@@ -20,7 +20,7 @@ import traceback
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from .live_model import (
+from core.live_model import (
     INSTANT_METHOD,
     PREVIEW_MIN_ROWS,
     EmbeddingMatrix,

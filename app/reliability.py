@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.crash import report_crash
 
-from .workers import Job
+from .jobs import Job
 
 
 class _CrashRelay(QObject):
@@ -77,7 +77,7 @@ def recovered_path(path: Path) -> Path:
 
 
 class RecoverJob(Job):
-    """Copy every readable row of a damaged project into a new file (core.project_repair)."""
+    """Copy every readable row of a damaged project into a new file (core.project.repair)."""
 
     title = "Recovering project"
 
@@ -87,7 +87,7 @@ class RecoverJob(Job):
         self.summary = ""
 
     def run(self) -> None:
-        from core.project_repair import recover_project
+        from core.project.repair import recover_project
 
         self.status.emit(f"Recovering {self.source.name}…")
         self.summary = recover_project(self.source, self.dest).summary()
@@ -123,7 +123,7 @@ def project_open_failed(window, path: Path, message: str, damaged: bool, ask=Non
             QMessageBox.warning(window, "Recover project", j.error)
             return
         window.statusBar().showMessage(f"Recovered into {j.dest.name}: {j.summary}", 15000)
-        window.open_project(j.dest)
+        window.files.open_project(j.dest)
 
     job.finished.connect(done)
     window._start(job)

@@ -186,12 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(["fewlens"])
     from core.project import Project
 
-    from . import workers
-    from .gallery import GalleryFilter
+    from .jobs import embedding as workers
     from .main_window import MainWindow
     from .sample_project import sample_images_dir
     from .session import ProjectSession
-    from .theme import apply_theme
+    from .widgets.gallery import GalleryFilter
+    from .widgets.theme import apply_theme
 
     apply_theme(app)
     if adapt:
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     window.grab().save(str(out / "main_window.png"))
 
     # 1b. the first-run welcome and the Help page
-    welcome = window.show_welcome()
+    welcome = window.files.show_welcome()
     _pause(app, 0.3)
     welcome.grab().save(str(out / "welcome.png"))
     welcome.close()
@@ -241,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(ProjectSession(Project.open(project)))
     window.resize(WIDTH, HEIGHT)
     window.show()
-    window.ask_use_subfolders = lambda names: True
-    window.import_paths([staging / "labeled"])
+    window.imports.ask_use_subfolders = lambda names: True
+    window.imports.import_paths([staging / "labeled"])
     _wait(app, lambda: _settled(window))
-    window.ask_use_subfolders = lambda names: False
+    window.imports.ask_use_subfolders = lambda names: False
     window.set_filter(GalleryFilter("unlabeled"))
     # Slow the backbone down for this shot only, so the grab lands mid-import.
     real_get = workers.get_embedder
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return real_lookup(self, hashes, backbone_id)
 
     workers.LayeredCache.get_many = slow_lookup
-    job = window.import_paths([staging / "new"])
+    job = window.imports.import_paths([staging / "new"])
     grabbed = []
 
     def on_progress(done: int, total: int) -> None:

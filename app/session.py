@@ -31,8 +31,10 @@ from PySide6.QtCore import QObject, Signal
 from core.methods import DEFAULT_METHOD, method_names
 from core.project import ClassInfo, DeletedClass, Project, RemovedImage
 
-from .live_model import UNLABELED, EmbeddingMatrix, PredictionState
-from .adapter import AdaptedFeatures
+from core.adapted_features import AdaptedFeatures, backbone_can_adapt, covers_rows, labels_allow_adaptation
+from core.live_model import (UNLABELED, EmbeddingMatrix, PredictionState, ProjectRows, grow_predictions,
+                             read_project_rows, take_rows)
+
 from .predictor import LivePredictor
 
 DEFAULT_THRESHOLD = 0.2
@@ -92,7 +94,6 @@ class ProjectSession(QObject):
         # adapt the backbone to the labels once every class has 5 (issue 5's default)
         self.adapt_enabled: bool = bool(project.get_setting("adapt_backbone", True))
         self.adapted: AdaptedFeatures | None = None
-        self._can_adapt: dict[str, bool] = {}
         self.classes: list[ClassInfo] = []
         self.ids = np.zeros(0, np.int64)
         # absolute paths as strings: 100k Path objects would cost half a second to build
@@ -292,7 +293,7 @@ class ProjectSession(QObject):
             self.hashes = [h for h, k in zip(self.hashes, keep) if k]
             self.emb.delete_rows(rows)
             self._hash_index = None
-            self.pred = _take_rows(self.pred, keep)
+            self.pred = take_rows(self.pred, keep)
             self.unknown = self.unknown[keep]
             self._row_of = {int(i): k for k, i in enumerate(self.ids)}
             self.request_refit(rows_changed=True)
@@ -339,7 +340,7 @@ class ProjectSession(QObject):
         self.emb.resize(len(order))
         if have.any():
             self.emb.set_rows(np.flatnonzero(have), data[have])
-        self.pred = _take_rows(self.pred, order)
+        self.pred = take_rows(self.pred, order)
         self.unknown = self.unknown[order]
         self._hash_index = None
         self._row_of = {int(i): k for k, i in enumerate(self.ids)}
@@ -504,34 +505,15 @@ class ProjectSession(QObject):
 
     def can_adapt(self) -> bool:
         """Whether the current backbone can be adapted at all (MobileNetV2 only), cached."""
-        ok = self._can_adapt.get(self.backbone)
-        if ok is None:
-            try:
-                from core.adaptation import can_adapt
-            except ImportError:  # a light bundle without torch support
-                ok = False
-            else:
-                ok = can_adapt(self.backbone)
-            self._can_adapt[self.backbone] = ok
-        return ok
+        return backbone_can_adapt(self.backbone)
 
     def labels_allow_adaptation(self) -> bool:
         """``core.adaptation.should_adapt`` on the current labels (>= 2 classes x 5 labels)."""
-        if not self.can_adapt():
-            return False
-        from core.adaptation import should_adapt
-
-        return should_adapt(self.labels[self.labels != UNLABELED], self.backbone)
+        return labels_allow_adaptation(self.labels, self.backbone)
 
     def adapted_covers_rows(self) -> bool:
         """The adapted matrix was computed for exactly these rows with this backbone."""
-        a = self.adapted
-        if a is None or a.backbone != self.backbone or len(a.ids) != len(self.ids):
-            return False
-        if not np.array_equal(a.ids, self.ids):
-            return False
-        # a row that gained a frozen vector since (a relinked file) has no adapted one
-        return not (self.emb.have & ~a.matrix.have & ~a.unreadable).any()
+        return covers_rows(self.adapted, self.backbone, self.ids, self.emb.have)
 
     @property
     def adapted_in_use(self) -> bool:
@@ -604,70 +586,4 @@ class ProjectSession(QObject):
         self.predictionsChanged.emit()
 
     def _grow_predictions(self, n: int) -> None:
-        p = self.pred
-        extra = n - len(p.top)
-        if len(self.unknown) != len(p.top):
-            self.unknown = np.zeros(len(p.top), bool)
-        if extra <= 0:
-            return
-        self.pred = PredictionState(
-            p.generation,
-            p.class_ids,
-            np.concatenate([p.probs, np.zeros((extra, p.probs.shape[1]), np.float32)]),
-            np.concatenate([p.top, np.full(extra, UNLABELED, np.int64)]),
-            np.concatenate([p.confidence, np.zeros(extra, np.float32)]),
-            preview=p.preview,
-            auto_threshold=p.auto_threshold,
-            confidence_factor=p.confidence_factor,
-        )
-        self.unknown = np.concatenate([self.unknown, np.zeros(extra, bool)])
-
-
-@dataclass
-class ProjectRows:
-    """The image table of a project as row-aligned arrays (what a session starts from)."""
-
-    ids: np.ndarray
-    files: list[str]
-    hashes: list[str]
-    labels: np.ndarray
-    missing: np.ndarray
-    row_of: dict[int, int]
-
-
-def read_project_rows(project: Project) -> ProjectRows:
-    """Read every image record (and check which files are missing).  Safe on any thread:
-    the project gives each thread its own SQLite connection."""
-    recs = project.images()
-    n = len(recs)
-    ids = np.fromiter((r.id for r in recs), np.int64, n)
-    return ProjectRows(
-        ids=ids,
-        files=[r.file for r in recs],
-        hashes=[r.hash for r in recs],
-        labels=np.fromiter((UNLABELED if r.class_id is None else r.class_id for r in recs), np.int64, n),
-        missing=np.fromiter((r.missing for r in recs), bool, n),
-        row_of=dict(zip(ids.tolist(), range(n))),
-    )
-
-
-def _take_rows(p: PredictionState, index: np.ndarray) -> PredictionState:
-    return PredictionState(p.generation, p.class_ids, p.probs[index], p.top[index], p.confidence[index],
-                           preview=p.preview, auto_threshold=p.auto_threshold, confidence_factor=p.confidence_factor)
-
-
-def recent_projects() -> list[Path]:
-    try:
-        from core.recent import recent_projects as _recent
-
-        return [Path(p) for p in _recent()]
-    except ImportError:
-        return []
-
-
-def remember_project(path: os.PathLike | str) -> None:
-    try:
-        from core.recent import add_recent
-    except ImportError:
-        return
-    add_recent(path)
+        self.pred, self.unknown = grow_predictions(self.pred, self.unknown, n)

@@ -22,7 +22,7 @@ Data come from `../shared/data` (pass another path with the scripts' arguments).
 record the machine's load average: absolute timings taken while the machine was busy are noisy.
 
 **GPU**: one session was lent a GPU (an NVIDIA H200, 15 minutes). That time went to the measurement that
-needs one most: 600 episodes of per-episode backbone fine-tuning for issue 5 (`bench/accuracy_finetune_gpu.py`;
+needs one most: 600 episodes of per-episode backbone fine-tuning for issue 5 (`bench/experiments/accuracy_finetune_gpu.py`;
 the accuracy section's fourth round), where the torch port on CUDA reproduced the CPU default's accuracy to
 the digit. The app's CUDA embedding path (torch, channels-last, bf16 autocast) is still **not timed**:
 `bench/gpu_check.py` is the prepared single script for that (CUDA-vs-CPU parity and batch-512 throughput,

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "experiments"))  # --multilayer (accuracy_multilayer)
 from accuracy_features import dataset_features  # noqa: E402
 
 from core.episodes import FolderDataset, evaluate, sample_episodes  # noqa: E402

@@ -2,7 +2,7 @@
 
 Before = what shipped: ``softkmeans`` with its photo-fitted output temperature (T = 5 * shots ** 0.24),
 and the old automatic threshold (10th percentile of leave-one-out confidences, refitted without the
-unlabeled pool, as ``app.live_model`` did).  After = the same predictions with the per-project factor
+unlabeled pool, as ``core.live_model`` did).  After = the same predictions with the per-project factor
 (``core.methods.calibration.calibrate_on_labels``: leave-one-out on the labels, shrunk toward 1) and the
 threshold for a target error rate (``threshold_for_error``).  Same episodes, same accuracy.
 
@@ -105,11 +105,11 @@ def predict(feats, support, support_labels, pool, query, probs_features=None, me
     p_all = m.predict_proba(pf[scored])
     at = {r: i for i, r in enumerate(scored)}
     q = np.asarray([at[r] for r in query])
-    # before: the old auto threshold (app.live_model: labeled rows only, no pool, 20 per class at most)
+    # before: the old auto threshold (core.live_model: labeled rows only, no pool, 20 per class at most)
     thr_before = support_unknown_threshold(make, feats[support], support_labels)
     t0 = time.perf_counter()
     cal = calibrate_on_labels(make, feats[support], support_labels, unlabeled=feats[pool], prior_log_sd=PRIOR_SD)
-    # adapted features: no per-project factor (app.live_model.project_confidence_factor): the first run of this
+    # adapted features: no per-project factor (core.live_model.project_confidence_factor): the first run of this
     # bench applied the frozen features' factor to them and ECE rose 6.0 -> 11.8 % (clothing17), 5.4 -> 17.6 %
     factor = 1.0 if probs_features is not None else cal.factor
     after = power_scale(p_all, factor)

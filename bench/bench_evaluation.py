@@ -75,7 +75,7 @@ def run_default(args) -> None:
 
 # ----------------------------------------------------------------------------------- simulated user
 def fit_probs(feats, labels, method="softkmeans"):
-    """The app's fit: labeled rows + the unlabeled pool (app/live_model.fit_predict)."""
+    """The app's fit: labeled rows + the unlabeled pool (core/live_model.fit_predict)."""
     from core.methods import get_method
 
     lab = labels >= 0

@@ -37,7 +37,7 @@ def main() -> int:
 
     import onnxruntime as ort
 
-    from core.embedder import default_threads
+    from core.ort import default_threads
     from core.images import find_images, load_image
     from core.preprocess import crop_uint8
     from core.recognizer_build import build_recognizer

@@ -13,7 +13,7 @@ images x 5 classes, then times pressing a number key on a selected image:
 - ``keypress ms``: time the UI thread spends handling the key (SQLite commit,
   label arrays, refit request) — what a user could feel as a stutter;
 - ``refit+predict ms``: the background fit + scoring of every image
-  (``app.live_model.fit_predict``), measured in the worker;
+  (``core.live_model.fit_predict``), measured in the worker;
 - ``label→visible ms``: from the key press until new predictions are in the
   session and the gallery has repainted (for a slow method on >= 500 images:
   the instant ProtoNet preview);
@@ -89,7 +89,7 @@ def bench_size(app, n: int, method: str, repeats: int, tmp: Path) -> dict:
     del emb
     window = MainWindow(session)
     window.thumbs.get = lambda image_id, path: None  # no files to decode; tiles paint their placeholder
-    window.embed_missing = lambda: None
+    window.imports.embed_missing = lambda: None
     window.resize(1360, 860)
     window.show()
     classes = session.classes
@@ -158,7 +158,7 @@ def bench_import(app, folder: Path, tmp: Path) -> dict:
     window = MainWindow(ProjectSession(Project.open(path)))
     window.resize(1360, 860)
     window.show()
-    window.ask_use_subfolders = lambda names: False
+    window.imports.ask_use_subfolders = lambda names: False
     clock = QElapsedTimer()
     clock.start()
     gaps, last = [], [clock.elapsed()]
@@ -173,7 +173,7 @@ def bench_import(app, folder: Path, tmp: Path) -> dict:
     timer.timeout.connect(tick)
     timer.start()
     start = time.perf_counter()
-    window.import_paths([folder])
+    window.imports.import_paths([folder])
     s = window.session
     while window.jobs or s.pending_embeddings or not s.predictions_current:
         app.processEvents()

@@ -4,7 +4,7 @@ Why: on frozen ImageNet features every transductive and feature trick moved 5-sh
 about 2 points at most.  Fine-tuning MobileNetV2's last (7x7) stage on the project's labeled images,
 then running the default ``softkmeans`` on the adapted embeddings, moved clothing17 5-way 5-shot
 from 69.4 to 73.4 % (the 7 classes it was not chosen on: 63.2 -> 67.7), measured over 600 episodes
-on a GPU (bench/accuracy_finetune_gpu.py, BENCHMARKS.md).  At 1 shot it gains nothing (55.1 -> 54.8),
+on a GPU (bench/experiments/accuracy_finetune_gpu.py, BENCHMARKS.md).  At 1 shot it gains nothing (55.1 -> 54.8),
 so it runs only once every class has ``MIN_SHOTS`` labels.
 
 The recipe is the one measured; change it only with a new bench run:
@@ -45,7 +45,7 @@ MIN_SHOTS = 5
 
 #: ``softkmeans``' output temperature on adapted features, relative to its frozen-feature fit: the
 #: adapted network is more confident (ECE on all 17 classes, 5-shot: 8.5 % -> 5.8 % with 0.9; the
-#: factor chosen by NLL on the selection classes, bench/accuracy_adapted_calibration.py).
+#: factor chosen by NLL on the selection classes, bench/experiments/accuracy_adapted_calibration.py).
 ADAPTED_TEMPERATURE_SCALE = 0.9
 
 
@@ -182,7 +182,7 @@ class AdaptedBackbone:
         import torch
 
         from .backbones.onnx_export import EMBEDDING_OUTPUT, INPUT_NAME, _export_torchscript
-        from .embedder import new_ort_session
+        from .ort import new_ort_session
 
         class EmbedOnly(torch.nn.Module):  # the embedding output only, not the ImageNet head
             def __init__(self, net):

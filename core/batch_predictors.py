@@ -156,7 +156,7 @@ class OnnxPredictor:
     """
 
     def __init__(self, model_path: os.PathLike | str, threads: int | None = None):
-        from .embedder import new_ort_session
+        from .ort import new_ort_session
 
         self.path = Path(model_path)
         meta = read_model_metadata(self.path)

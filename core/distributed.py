@@ -43,7 +43,7 @@ class OnnxBatchPredictor:
     """A Ray Data actor: a batch ``{"path", "bytes"}`` -> the CSV columns of core.batch."""
 
     def __init__(self, model: bytes, meta: dict, top_k: int = DEFAULT_TOP_K, threads: int = 1):
-        from .embedder import new_ort_session
+        from .ort import new_ort_session
 
         self.session = new_ort_session(model, threads)
         self.classes = [str(c) for c in meta["classes"]]

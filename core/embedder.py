@@ -16,14 +16,14 @@ import importlib.util
 import os
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .backbones import DEFAULT_BACKBONE, BackboneSpec, get_backbone
 from .backbones.onnx_export import EMBEDDING_OUTPUT, LOGITS_OUTPUT, onnx_path_for
-from .errors import FewLensError, ModelFileError
+from .errors import FewLensError
+from .ort import ort_session, pool_feature_maps
 from .preprocess import preprocess_batch
 
 if TYPE_CHECKING:
@@ -34,9 +34,6 @@ ENGINES = ("onnxruntime", "torch")
 # images per forward pass on each engine: small CPU batches keep memory and latency low
 CPU_BATCH = 32
 CUDA_BATCH = 512
-
-_sessions: dict[tuple[str, int], object] = {}
-_sessions_lock = threading.Lock()
 
 
 def _nvidia_driver_present() -> bool:
@@ -64,57 +61,6 @@ def resolve_device(device: str = "auto") -> str:
     if device == "cuda" and not cuda_available():
         raise FewLensError("device 'cuda' requested but no CUDA GPU is available (use --device cpu or auto)")
     return device
-
-
-def default_threads() -> int:
-    """Intra-op threads for ONNX Runtime: every core (``FEWLENS_THREADS`` overrides)."""
-    env = os.environ.get("FEWLENS_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def ort_session(path: Path, threads: int | None = None):
-    """A cached ONNX Runtime CPU session for ``path``.  Raises ModelFileError on a bad file."""
-    threads = threads or default_threads()
-    key = (str(Path(path).resolve()), threads)
-    with _sessions_lock:
-        sess = _sessions.get(key)
-        if sess is not None:
-            return sess
-        try:
-            sess = new_ort_session(str(path), threads)
-        except Exception as e:
-            raise ModelFileError(path, f"not a loadable ONNX model ({_first_line(e)})") from e
-        _sessions[key] = sess
-        return sess
-
-
-def new_ort_session(model: str | bytes, threads: int | None = None):
-    """An uncached ONNX Runtime CPU session for a model file path or the model's bytes."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or default_threads()
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[-1][:200] if text else type(e).__name__
-
-
-def _pool(out: np.ndarray) -> np.ndarray:
-    """Feature maps (N, C, H, W) from user ONNX models -> (N, C) by global average pooling."""
-    if out.ndim > 2:
-        out = out.reshape(out.shape[0], out.shape[1], -1).mean(axis=2)
-    return out
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -195,7 +141,7 @@ class Embedder:
             return np.zeros((0, self.spec.embed_dim), np.float32)
         if self._torch_model is not None:
             return self._torch_run(x, logits=False)
-        return _pool(self._ort_run(self._emb_output, x)).astype(np.float32, copy=False)
+        return pool_feature_maps(self._ort_run(self._emb_output, x)).astype(np.float32, copy=False)
 
     def logits_batch(self, x: np.ndarray) -> np.ndarray | None:
         """(N, 3, H, W) -> (N, classes) logits of the backbone's own head, or None without a head."""

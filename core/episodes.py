@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FewLensError
-from .images import find_images
 
 MethodFactory = Callable[[], "object"]
 
@@ -42,10 +41,11 @@ class FolderDataset:
     @classmethod
     def from_folder(cls, root: os.PathLike | str, classes: Sequence[str] | None = None) -> "FolderDataset":
         """Index ``root``.  Hidden folders are skipped; ``classes`` restricts (and orders) the classes used."""
+        from .class_folders import scan_class_folders
+
         root = Path(root)
-        if not root.is_dir():
-            raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
-        names = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        found, _ = scan_class_folders(root)
+        names = sorted(found)
         if classes is not None:
             missing = [c for c in classes if c not in names]
             if missing:
@@ -55,7 +55,7 @@ class FolderDataset:
         labels: list[int] = []
         kept: list[str] = []
         for name in names:
-            files = find_images(root / name)
+            files = found[name]
             if not files:
                 continue  # an empty class folder cannot be sampled; it simply is not a class
             labels += [len(kept)] * len(files)

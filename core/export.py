@@ -24,8 +24,10 @@ import numpy as np
 
 from .errors import Cancelled, FewLensError
 from .heads import NotExportable
-from .recognizer import (HEAD_KEY, INPUT_IMAGES, METADATA_KEY, OUTPUT_EMBEDDING, OUTPUT_PROBS, OUTPUT_TOP,
-                         Recognizer)
+from .model_format import HEAD_KEY, INPUT_IMAGES, METADATA_KEY, OUTPUT_EMBEDDING, OUTPUT_PROBS, OUTPUT_TOP
+
+# ``rec`` below is a core.recognizer.Recognizer; not imported, not even for typing: the Recognizer calls
+# this module, and the two stay one-way.
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
@@ -49,7 +51,7 @@ class ExportResult:
         return f'python "{self.runner}" "{self.model}" IMAGES_OR_FOLDER [--csv out.csv]'
 
 
-def check_exportable(rec: Recognizer) -> None:
+def check_exportable(rec) -> None:
     """Raise :class:`NotExportable` up front (before minutes of work) when the graph cannot be built."""
     if rec.adapted is None and (rec.spec is None or getattr(rec.spec, "builder", None) is None):
         bid = rec.provenance.get("backbone", {}).get("id", "?")
@@ -57,7 +59,7 @@ def check_exportable(rec: Recognizer) -> None:
                             "backbones it builds itself (the bundled ones, or ARCH:WEIGHTS)")
 
 
-def build_graph(rec: Recognizer):
+def build_graph(rec):
     """The torch module of the whole model: uint8 NHWC images -> (probs, top, embedding)."""
     import torch
     from torch import nn
@@ -161,7 +163,7 @@ def _torchscript_bytes(graph, size: int, meta: dict, head_bytes: bytes) -> bytes
     return buf.getvalue()
 
 
-def export_recognizer(rec: Recognizer, path: Path, format: str = "onnx", runner: bool = True,
+def export_recognizer(rec, path: Path, format: str = "onnx", runner: bool = True,
                       progress=None, cancel=None) -> ExportResult:
     """Write ``rec`` to ``path`` (+ ``<stem>.json``, ``labels.txt`` and, for ONNX, the runner beside it).
 

@@ -1,6 +1,6 @@
 """Fitting a method on labeled rows of an embedding matrix: the policy every caller shares.
 
-NumPy only.  The GUI's live refit (``app/live_model.py``), the Recognizer builder and the CLI
+NumPy only.  The GUI's live refit (``core/live_model.py``), the Recognizer builder and the CLI
 pick the unlabeled pool and the automatic "unknown" threshold the same way, from here.
 """
 

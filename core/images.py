@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from struct import error as struct_error
 
@@ -29,7 +29,7 @@ from PIL import (  # noqa: F401  isort: skip
     BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin,
 )
 
-from .errors import ImageError
+from .errors import Cancelled, ImageError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
@@ -58,6 +58,23 @@ def is_image_path(path: os.PathLike | str) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+#: Names a file manager leaves in photo folders; not worth reporting as "not an image".
+IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+
+
+def _folder_files(folder: Path, tree: os.PathLike | str | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Iterator[Path]:
+    """Every file under ``folder`` (:func:`core.walk.walk_files`) but OS clutter: the one folder
+    walk of the CLI, the project and the GUI import."""
+    from .walk import walk_files
+
+    for f in walk_files(folder, tree=tree):
+        if cancel is not None and cancel():
+            raise Cancelled("import cancelled")
+        if f.name.lower() not in IGNORED_NAMES:
+            yield f
+
+
 def find_images(
     paths: Iterable[os.PathLike | str] | os.PathLike | str,
     recursive: bool = True,
@@ -74,7 +91,7 @@ def find_images(
     ``errors`` is a list, is appended to it so the other paths still count.
     ``tree``: folder links into this tree are not followed (see :func:`core.walk.walk_files`).
     """
-    from .walk import entry_is_file, link_problem, walk_files
+    from .walk import entry_is_file, link_problem
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -82,7 +99,7 @@ def find_images(
     for p in map(Path, paths):
         if p.is_dir():
             if recursive:
-                files = walk_files(p, tree=tree)
+                files = _folder_files(p, tree=tree)
             else:
                 try:
                     with os.scandir(p) as it:
@@ -98,6 +115,41 @@ def find_images(
                 raise err
             errors.append(err)
     return sorted(found)
+
+
+def scan_sources(sources: Sequence[Path], cancel: Callable[[], bool] | None = None) -> tuple[list[Path], list[ImageError]]:
+    """Expand dropped files/folders: image files to import, and the other files as
+    "not an image" reports (hidden files and OS clutter are skipped silently)."""
+    images: list[Path] = []
+    rejects: list[ImageError] = []
+    seen: set[Path] = set()
+
+    def consider(p: Path) -> None:
+        if p in seen:
+            return
+        seen.add(p)
+        if is_image_path(p):
+            images.append(p)
+        else:
+            suffix = p.suffix or "no extension"
+            rejects.append(ImageError(p, f"not an image file ({suffix}); skipped"))
+
+    for src in map(Path, sources):
+        if src.is_dir():
+            # the CLI's walk: folder links followed once, never back into the tree (no duplicates)
+            for f in _folder_files(src, cancel=cancel):
+                consider(f)
+        elif os.path.lexists(src):
+            # An explicitly dropped file is tried whatever its name: the loader says if it is not an
+            # image, or names what is wrong with it (a link loop, a pipe).
+            if src not in seen:
+                seen.add(src)
+                images.append(src)
+        else:
+            from .walk import link_problem
+
+            rejects.append(ImageError(src, link_problem(src) or "file not found"))
+    return images, rejects
 
 
 # --------------------------------------------------------------------------- hashing / reading

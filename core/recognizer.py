@@ -27,14 +27,8 @@ import numpy as np
 from .errors import FewLensError, ModelFileError
 from .heads import Head
 
-FORMAT_VERSION = 1
-#: metadata_props keys of an exported ONNX model
-METADATA_KEY = "fewlens"
-HEAD_KEY = "fewlens_head"
-INPUT_IMAGES = "images"
-OUTPUT_PROBS, OUTPUT_TOP, OUTPUT_EMBEDDING = "probs", "top", "embedding"
-#: the resize filter of core.preprocess.resize_center_crop, as the contract names it
-RESAMPLE = "PIL.Image.BILINEAR, reducing_gap=None (antialiased)"
+from .model_format import (FORMAT_VERSION, HEAD_KEY, INPUT_IMAGES, METADATA_KEY, OUTPUT_EMBEDDING,
+                           OUTPUT_PROBS, OUTPUT_TOP, RESAMPLE)
 
 
 @dataclass(frozen=True)
@@ -232,7 +226,7 @@ class Recognizer:
 
 def read_exported(path: Path, threads: int | None = None):
     """(metadata dict, head base64, ORT session) of an exported FewLens model, or ModelFileError."""
-    from .embedder import new_ort_session
+    from .ort import new_ort_session
 
     try:
         session = new_ort_session(str(path), threads)

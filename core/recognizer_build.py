@@ -76,7 +76,7 @@ def labeled_set_from_project(project) -> LabeledSet:
 
 def labeled_set_from_folders(root: Path, warn=None) -> LabeledSet:
     from .class_folders import read_class_folders
-    from .project import PALETTE
+    from .palette import PALETTE
 
     folders = read_class_folders(root, warn)
     classes = [RecognizerClass(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(folders)]

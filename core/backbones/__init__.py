@@ -5,25 +5,10 @@ Importing this package never imports torch; building a torch module (``spec.buil
 
 from __future__ import annotations
 
-from .registry import (
-    DEFAULT_BACKBONE,
-    backbone_ids,
-    get_backbone,
-    list_backbones,
-    register_backbone,
-    unregister_backbone,
-)
+from .registry import DEFAULT_BACKBONE, backbone_ids, list_backbones, register_backbone, unregister_backbone
+from .resolve import get_backbone
 from .spec import IMAGENET_MEAN, IMAGENET_STD, TFLITE_UINT8_MEAN, TFLITE_UINT8_STD, BackboneSpec
-
-
-def register_user_backbone(*args, **kwargs) -> BackboneSpec:
-    """Register an ONNX feature extractor or a torchvision architecture + weights file.
-
-    See :func:`core.backbones.user.register_user_backbone`.
-    """
-    from .user import register_user_backbone as _register
-
-    return _register(*args, **kwargs)
+from .user import register_user_backbone
 
 
 __all__ = [

@@ -30,18 +30,17 @@ def _labels(name: str) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _coral_builder(spec_id: str, tflite_name: str, arch: str, num_classes: int):
-    qstem = spec_id in QUANTIZED_STEM
+def _coral_builder(spec: BackboneSpec, tflite_name: str, arch: str, num_classes: int):
+    # the spec itself, not a registry lookup: the registry imports this module
+    qstem = spec.id in QUANTIZED_STEM
 
     def build():
         import torch
 
         from .mobilenet import ARCHITECTURES, mobilenet_from_tflite
         from .onnx_export import prune_stale
-        from .registry import get_backbone
         from .tflite_reader import read_tflite
 
-        spec = get_backbone(spec_id)
         cached = cache_dir() / "torch" / f"{spec.weights_id()}.pt"
         if cached.exists():
             model = ARCHITECTURES[arch](num_classes=num_classes, quantized_stem=qstem)
@@ -90,20 +89,19 @@ def coral_specs() -> list[BackboneSpec]:
     ]
     specs = []
     for sid, title, fname, arch, dim, labels, ncls, data in rows:
-        specs.append(
-            BackboneSpec(
-                id=sid,
-                title=title,
-                embed_dim=dim,
-                license=CORAL_LICENSE,
-                source=f"{CORAL_SOURCE}/{fname} (uint8 TFLite, dequantized to float32)",
-                mean=TFLITE_UINT8_MEAN,
-                std=TFLITE_UINT8_STD,
-                labels=_labels(labels) if labels else None,
-                builder=_coral_builder(sid, fname, arch, ncls),
-                weights_file=d / fname,
-                converter_version=f"{CONVERTER_VERSION}+qstem-{int(sid in QUANTIZED_STEM)}",
-                info={"architecture": arch, "trained on": data},
-            )
+        spec = BackboneSpec(
+            id=sid,
+            title=title,
+            embed_dim=dim,
+            license=CORAL_LICENSE,
+            source=f"{CORAL_SOURCE}/{fname} (uint8 TFLite, dequantized to float32)",
+            mean=TFLITE_UINT8_MEAN,
+            std=TFLITE_UINT8_STD,
+            labels=_labels(labels) if labels else None,
+            weights_file=d / fname,
+            converter_version=f"{CONVERTER_VERSION}+qstem-{int(sid in QUANTIZED_STEM)}",
+            info={"architecture": arch, "trained on": data},
         )
+        spec.builder = _coral_builder(spec, fname, arch, ncls)
+        specs.append(spec)
     return specs

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 
-from ..errors import FewLensError
 from .spec import BackboneSpec
 
 DEFAULT_BACKBONE = "mobilenet_v2_imagenet"
@@ -87,25 +85,13 @@ def backbone_ids() -> list[str]:
     return [s.id for s in list_backbones()]
 
 
-# "resnet18:weights.pt": a torchvision architecture and a weights file, even without a "/" in it
-_ARCH_WEIGHTS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]+:(?![/\\]{2}).+")
-
-
-def get_backbone(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> BackboneSpec:
-    """A spec by id; a path to an ``.onnx`` file registers it as a user backbone on the fly."""
-    if isinstance(backbone, BackboneSpec):
-        return backbone
+def find_backbone(backbone_id: str) -> BackboneSpec | None:
+    """The registered spec for ``backbone_id`` (bundled, meta-trained or registered), or None."""
     _ensure_bundled()
     with _lock:
-        spec = _registry.get(backbone)
+        spec = _registry.get(backbone_id)
     if spec is None:
         _ensure_plugins()
         with _lock:
-            spec = _registry.get(backbone)
-    if spec is not None:
-        return spec
-    if backbone.lower().endswith(".onnx") or "/" in backbone or "\\" in backbone or _ARCH_WEIGHTS.match(backbone):
-        from .user import register_user_backbone
-
-        return register_user_backbone(backbone)
-    raise FewLensError(f"unknown backbone {backbone!r}; choose from: {', '.join(backbone_ids())}")
+            spec = _registry.get(backbone_id)
+    return spec

@@ -118,7 +118,7 @@ def onnx_metadata(sess, p: Path) -> dict:
 
 
 def _onnx_spec(p: Path, id, title, mean, std, input_size, resize_size, labels) -> BackboneSpec:
-    from ..embedder import _pool, ort_session
+    from ..ort import ort_session, pool_feature_maps
 
     sess = ort_session(p, threads=1)
     meta = onnx_metadata(sess, p)
@@ -149,7 +149,7 @@ def _onnx_spec(p: Path, id, title, mean, std, input_size, resize_size, labels) -
         out = sess.run([sess.get_outputs()[0].name], {inputs[0].name: dummy})[0]
     except Exception as e:
         raise ModelFileError(p, f"model failed on a {input_size}x{input_size} image ({str(e).splitlines()[0][:160]})") from e
-    emb = _pool(np.asarray(out))
+    emb = pool_feature_maps(np.asarray(out))
     if emb.ndim != 2:
         raise ModelFileError(p, f"first output has shape {np.shape(out)}; expected (N, D) or (N, D, h, w)")
     return BackboneSpec(

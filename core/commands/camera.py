@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FewLensError, ImageError, ProjectError
-from .predict import add_adapt_argument, embed_with_progress, resolve_adapt, support_classes
+from .shared import add_adapt_argument, embed_with_progress, resolve_adapt, support_classes
 
 
 def register(subparsers) -> None:

@@ -18,7 +18,7 @@ from ..errors import FewLensError
 
 
 def register(subparsers) -> None:
-    from .predict import add_adapt_argument, add_model_arguments
+    from .shared import add_adapt_argument, add_model_arguments
 
     p = subparsers.add_parser(
         "eval",
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..episodes import EpisodeSampler, FolderDataset, evaluate
     from ..methods import check_embedding_level, get_method
     from ..adaptation import MIN_SHOTS, adapted_episode, adapted_method_kwargs
-    from .predict import embed_with_progress, resolve_adapt
+    from .shared import embed_with_progress, resolve_adapt
 
     if args.episodes < 1:
         raise FewLensError(f"--episodes must be at least 1, not {args.episodes}")

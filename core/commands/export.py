@@ -18,7 +18,7 @@ from ..errors import FewLensError
 
 
 def register(subparsers) -> None:
-    from .predict import add_adapt_argument, add_model_arguments
+    from .shared import add_adapt_argument, add_model_arguments
 
     p = subparsers.add_parser(
         "export", help="export the fitted model (ONNX / TorchScript) with a standalone runner",
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..export import check_exportable, export_recognizer
     from ..recognizer_build import build_recognizer, check_method
-    from .predict import cli_progress
+    from .shared import cli_progress
 
     if (args.project is None) == (args.support is None):
         raise FewLensError("give either a PROJECT or --support DIR (not both)")

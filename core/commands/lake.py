@@ -92,7 +92,7 @@ def default_backbone(method: str, bundled: dict) -> str:
 
 def build_scorers(backbone: str | None, method: str, tta: bool | str, transductive=None):
     from ..meta.checkpoints import bundled_checkpoints, load_learner, resolve_checkpoint
-    from ..meta.lake import LearnerScorer
+    from ..lake_scoring import LearnerScorer
 
     if backbone is None:
         backbone = default_backbone(method, bundled_checkpoints())

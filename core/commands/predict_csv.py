@@ -30,7 +30,7 @@ def add_arguments(p) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..batch import count_image_files, iter_image_files, predict_to_csv
     from ..embedding_cache import EmbeddingCache
-    from .predict import _progress_bar
+    from .shared import progress_bar
 
     if args.fmt == "json":
         raise FewLensError("-o writes CSV: use --format csv (or leave --format out)")
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         predictor = _fit_support(args)
 
-    bar, update = _progress_bar("predicting")
+    bar, update = progress_bar("predicting")
     try:
         with EmbeddingCache.default() as cache:
             summary = predict_to_csv(
@@ -74,7 +74,7 @@ def _fit_support(args):
     from ..batch_predictors import MethodPredictor
     from ..embedder import Embedder
     from ..methods import check_embedding_level, get_method
-    from .predict import _progress_bar, embed_with_progress, resolve_adapt, support_classes
+    from .shared import embed_with_progress, progress_bar, resolve_adapt, support_classes
 
     if getattr(args, "support", None) is None:
         raise FewLensError("give --support DIR (one subfolder of examples per class)")
@@ -104,7 +104,7 @@ def _fit_support(args):
         from ..images import load_image
         from ..pipeline import embed_files
 
-        bar, update = _progress_bar("adapting the backbone to the labels")
+        bar, update = progress_bar("adapting the backbone to the labels")
         try:
             images = [load_image(p, min_side=embedder.spec.resize_size) for p in sup]
             net = adapt_backbone(embedder.spec.id, images, labels, center_embeddings=res.matrix(sup + sample),

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import FewLensError, ImageError, ProjectError
+from .shared import embed_into_project
 
 
 def register(subparsers) -> None:
@@ -84,23 +85,12 @@ def register(subparsers) -> None:
 
 
 def scan_folder(root: Path) -> tuple[dict[str, list[Path]], list[Path]]:
-    """``root/<class>/**/<image>`` -> ({class: [images]}, [unlabeled images directly in root]).
-    Hidden folders are skipped; subfolders without images give no class."""
-    from ..images import find_images
+    """``root/<class>/**/<image>`` -> ({class: [images]}, [unlabeled images directly in root])
+    (core.class_folders).  Subfolders without images give no class."""
+    from ..class_folders import scan_class_folders
 
-    if not root.is_dir():
-        raise FewLensError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
-    classes: dict[str, list[Path]] = {}
-    from ..walk import class_folders
-
-    dirs, links = class_folders(root)
-    for link in links:
-        print(f"fewlens: not following {link}: a folder link back into {root}", file=sys.stderr)
-    for d in dirs:
-        files = find_images(d, tree=root)
-        if files:
-            classes[d.name] = files
-    loose = find_images(root, recursive=False)
+    found, loose = scan_class_folders(root)
+    classes = {name: files for name, files in found.items() if files}
     if not classes and not loose:
         raise FewLensError(f"{root}: no images found")
     return classes, loose
@@ -173,7 +163,7 @@ def run_create(args: argparse.Namespace) -> int:
         if args.threshold is not None:
             proj.set_setting(SETTING_THRESHOLD, args.threshold)
         if args.embed:
-            errors += _embed(proj, list(ids), args.backbone, args.device)
+            errors += embed_into_project(proj, list(ids), args.backbone, args.device)
         counts = proj.counts()
         summary = ", ".join(f"{c.name} {c.count}" for c in proj.classes())
     add_recent(path)
@@ -185,24 +175,6 @@ def get_backbone_id(backbone: str) -> str:
     from ..backbones import get_backbone
 
     return get_backbone(backbone).id
-
-
-def _embed(proj, paths: list[Path], backbone: str | None, device: str) -> list[ImageError]:
-    from ..backbones import DEFAULT_BACKBONE
-    from ..embedder import Embedder
-    from ..pipeline import embed_files
-    from .predict import _progress_bar
-
-    embedder = Embedder(backbone or DEFAULT_BACKBONE, device=device)
-    bar, update = _progress_bar("embedding")
-    try:
-        res = embed_files(paths, embedder, cache=proj.embedding_cache, progress=update,
-                          batch_size=256 if embedder.device == "cuda" else 32)
-    finally:
-        bar.close()
-    for err in res.errors:
-        print(f"fewlens: could not embed {err}", file=sys.stderr)
-    return res.errors
 
 
 def project_summary(proj) -> dict:
@@ -251,7 +223,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_recover(args: argparse.Namespace) -> int:
     from ..project import PROJECT_SUFFIX
-    from ..project_repair import recover_project
+    from ..project.repair import recover_project
 
     out: Path = args.out if args.out.suffix else args.out.with_suffix(PROJECT_SUFFIX)
     report = recover_project(args.path, out, overwrite=args.force)

@@ -37,14 +37,14 @@ def project_arrays(proj, backbone: str, device: str = "auto"):
     project's cache are computed now."""
     import numpy as np
 
-    from .project import _embed
+    from .shared import embed_into_project
 
     recs = proj.images()
     vecs = proj.embedding_cache.get_many([r.hash for r in recs], backbone)
     todo = [Path(r.file) for r in recs if r.hash not in vecs and not r.missing]
     if todo:
         print(f"fewlens: embedding {len(todo)} images first", file=sys.stderr)
-        _embed(proj, todo, backbone, device)
+        embed_into_project(proj, todo, backbone, device)
         vecs = proj.embedding_cache.get_many([r.hash for r in recs], backbone)
     dim = len(next(iter(vecs.values()))) if vecs else 0
     emb = np.zeros((len(recs), dim), np.float32)

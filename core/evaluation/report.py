@@ -5,7 +5,7 @@ possible mislabels and the model choice, from the row-aligned arrays the app kee
     ev.headline()       # "Estimated accuracy 84 % ± 6, from 25 labels"
 
 ``labels`` (N,) hold class ids or -1 (unlabeled); the unlabeled rows are the pool, sampled to
-at most MAX_POOL images like the app's live refit (app/live_model.py).
+at most MAX_POOL images like the app's live refit (core/live_model.py).
 """
 
 from __future__ import annotations

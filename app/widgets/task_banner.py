@@ -1,0 +1,91 @@
+"""Long tasks in the status bar: what is happening, progress, Cancel.
+
+It lives in the status bar, not above the gallery: a banner that appears there pushed the tabs and
+tiles down ~40 px while the user was clicking them (issue 10).  The status bar's height is fixed
+to fit it, so showing or hiding it never moves anything."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton
+
+from ..jobs import Job
+
+
+class TaskBanner(QFrame):
+    cancelRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("taskBanner")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 0, 4, 0)
+        lay.setSpacing(8)
+        self.label = QLabel()
+        self.label.setMaximumWidth(340)
+        self.count = QLabel()
+        self.count.setProperty("role", "hint")
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setFixedWidth(140)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setProperty("role", "small")
+        self.cancel_button.clicked.connect(self._cancel)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.count)
+        lay.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.jobs: list[Job] = []
+        self.hide()
+
+    def track(self, job: Job) -> None:
+        """Show ``job`` (the newest tracked job is the one displayed)."""
+        self.jobs.append(job)
+        job.status.connect(lambda text, j=job: self._on_status(j, text))
+        job.progress.connect(lambda d, t, j=job: self._on_progress(j, d, t))
+        job.finished.connect(self._on_finished)
+        self._set_text(f"{job.title}…")
+        self.bar.setRange(0, 0)  # busy until the first progress report
+        self.count.setText("")
+        self.cancel_button.setEnabled(True)
+        self.show()
+
+    @property
+    def current(self) -> Job | None:
+        return self.jobs[-1] if self.jobs else None
+
+    def _on_status(self, job: Job, text: str) -> None:
+        if job is self.current:
+            self._set_text(text)
+
+    def _on_progress(self, job: Job, done: int, total: int) -> None:
+        if job is not self.current:
+            return
+        if total <= 0:
+            self.bar.setRange(0, 0)
+            return
+        self.bar.setRange(0, total)
+        self.bar.setValue(done)
+        self.count.setText(f"{done:,} / {total:,}")
+
+    def _on_finished(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        if not self.jobs:
+            self.hide()
+        else:
+            cur = self.current
+            self._set_text(f"{cur.title}…")
+
+    def _set_text(self, text: str) -> None:
+        fm = self.label.fontMetrics()
+        self.label.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, self.label.maximumWidth()))
+        self.label.setToolTip(text)
+
+    def _cancel(self) -> None:
+        job = self.current
+        if job is not None:
+            job.cancel()
+            self.label.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+        self.cancelRequested.emit()

@@ -1,0 +1,111 @@
+"""The gallery, the classes panel and the detail view, driven as a user drives them.
+
+The window is real (its wiring is what the user meets); the embeddings are made up, so no
+backbone runs: these tests are about the widgets, not the recognition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
+from PySide6.QtWidgets import QApplication, QColorDialog, QLineEdit  # noqa: E402
+
+from app.main_window import MainWindow  # noqa: E402
+from app.session import ProjectSession  # noqa: E402
+from app.widgets.classes_panel import ClassIdRole, CountsRole  # noqa: E402
+from core.live_model import UNLABELED  # noqa: E402
+from core.project import Project  # noqa: E402
+
+MINI = Path(__file__).parents[1] / "data" / "clothing_mini"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    photos = sorted((MINI / "Hat").glob("*.jpg"))[:3] + sorted((MINI / "Shoes").glob("*.jpg"))[:3]
+    s = ProjectSession(Project.create(tmp_path / "w.fewlens"))
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(len(photos), 8)).astype(np.float32)
+    s.add_images(photos, [f"h{i}" for i in range(len(photos))], vecs)
+    for name in ("Hat", "Shoes"):
+        s.add_class(name)
+    w = MainWindow(s)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def _click_tile(qtbot, window, row: int) -> int:
+    g = window.gallery
+    index = window.model.index(row)
+    qtbot.mouseClick(g.viewport(), Qt.MouseButton.LeftButton, pos=g.visualRect(index).center())
+    return window.model.image_id(index)
+
+
+def test_clicking_a_tile_shows_that_image_in_the_detail_view(qtbot, window):
+    image_id = _click_tile(qtbot, window, 4)
+    s = window.session
+    name = Path(s.files[s.row_of(image_id)]).name
+    qtbot.waitUntil(lambda: window.detail.image_id == image_id, timeout=5000)
+    assert window.detail.title.text() == name
+    assert window.gallery.selected_ids() == [image_id]
+
+
+def test_a_number_key_labels_the_focused_image_and_the_panel_counts_it(qtbot, window):
+    image_id = _click_tile(qtbot, window, 1)
+    shoes = window.session.classes[1]
+    qtbot.keyClick(window.gallery, Qt.Key.Key_2)  # the second class's key
+    s = window.session
+    assert s.labels[s.row_of(image_id)] == shoes.id
+    item = window.classes_panel.item_for(shoes.id)
+    assert item.data(CountsRole)[0] == 1  # one labeled image shown next to the class
+    qtbot.keyClick(window.gallery, Qt.Key.Key_0)  # 0 takes the label off again
+    assert s.labels[s.row_of(image_id)] == UNLABELED
+    window.undo_stack.undo()  # and Undo puts it back
+    assert s.labels[s.row_of(image_id)] == shoes.id
+
+
+def test_renaming_a_class_in_the_panel_renames_it_and_undo_restores_it(qtbot, window):
+    panel = window.classes_panel
+    hat = window.session.classes[0]
+    panel.start_rename(hat.id)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit)
+    editor.selectAll()
+    qtbot.keyClicks(editor, "Caps")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # the delegate commits on the next turn of the event loop
+    qtbot.waitUntil(lambda: window.session.class_by_id(hat.id).name == "Caps", timeout=5000)
+    assert window.session.project.class_info(hat.id).name == "Caps"  # saved in the project
+    assert panel.item_for(hat.id).text() == "Caps"
+    window.undo_stack.undo()
+    assert window.session.class_by_id(hat.id).name == "Hat" and panel.item_for(hat.id).text() == "Hat"
+
+
+def test_recoloring_a_class_from_its_menu_sets_the_picked_color(qtbot, window, monkeypatch):
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor("#123456")))
+    shoes = window.session.classes[1]
+    window.classes_panel.colorRequested.emit(shoes.id)  # what "Change color…" in its menu sends
+    assert window.session.class_by_id(shoes.id).color.upper() == "#123456"
+    assert window.session.project.class_info(shoes.id).color.upper() == "#123456"
+
+
+def test_clicking_a_class_shows_only_its_images(qtbot, window):
+    s = window.session
+    hat = s.classes[0]
+    labeled = [int(s.ids[0]), int(s.ids[2])]
+    s.set_labels(labeled, hat.id)
+    panel = window.classes_panel
+    item = panel.item_for(hat.id)
+    rect = panel.list.visualItemRect(item)
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert item.data(ClassIdRole) == hat.id
+    shown = sorted(window.model.image_id(window.model.index(r)) for r in range(window.model.rowCount()))
+    assert shown == sorted(labeled)
