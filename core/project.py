@@ -90,12 +90,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import __version__, project_lock
+from . import adapted_store
 from .embedding_cache import EmbeddingCache
 from .errors import Cancelled, ProjectError
 from .project_repair import check_project, damaged
 from .walk import entry_is_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PROJECT_SUFFIX = ".fewlens"
 # PRAGMA application_id: marks the SQLite file as a FewLens project ("FwLn").
 APPLICATION_ID = 0x46774C6E
@@ -155,6 +156,7 @@ def _migrate_1_add_labeled_by(con: sqlite3.Connection) -> None:
 
 
 MIGRATIONS[1] = _migrate_1_add_labeled_by
+MIGRATIONS[2] = adapted_store.migrate  # format 3: the adapted backbone saved with the project
 
 
 class LabelChange(dict):
@@ -533,7 +535,7 @@ class Project:
                 con.execute("PRAGMA journal_mode=DELETE")
                 con.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                con.executescript("BEGIN;" + _SCHEMA + adapted_store.SCHEMA + "COMMIT;")
                 EmbeddingCache(connection=con)  # its tables, exactly as the shared cache has them
                 con.execute("BEGIN")
                 now = _now()
