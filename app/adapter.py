@@ -15,7 +15,11 @@ never blocks anything:
   (``ProjectSession.adapted_in_use``); until then, and whenever it stops matching
   the project, the frozen embeddings are used exactly as before.
 
-Adapted vectors are never written to a cache: they belong to one label set.
+Adapted vectors are never written to the embedding cache: they belong to one label set.  The
+newest adaptation is saved in the project instead (core.adapted_store, keyed by
+:func:`labels_key`): reopening the project with the same labels restores it with a
+:class:`RestoreAdaptedJob` (seconds: no training, no re-embedding); a damaged one is
+reported in one line and adapted again.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.errors import Cancelled, ImageError
 
 from .live_model import UNLABELED, EmbeddingMatrix, labeled_rows_per_class
 from .workers import Job
@@ -88,6 +91,7 @@ class AdaptRequest:
     frozen_have: np.ndarray  # copy
     settings: object = None  # core.adaptation.AdaptationSettings; None = the measured recipe
     device: str = "auto"
+    project: object = None  # core.project.Project to save the adaptation in (None: not saved)
 
 
 class AdaptJob(Job):
@@ -102,68 +106,44 @@ class AdaptJob(Job):
         # cancelled by the app (labels changed, adaptation turned off), not by the user's Cancel
         self.superseded = False
         self.skipped: str | None = None  # why nothing was adapted (e.g. too few readable labels)
+        self.save_error: str | None = None  # the project could not store it (it is still used)
 
     def run(self) -> None:
         import time
 
-        from core.adaptation import AdaptationSettings, adapt_backbone, should_adapt
-        from core.images import load_image
-        from core.pipeline import embed_files
+        from core.adaptation import AdaptationSettings, adapt_and_embed
 
         t0 = time.perf_counter()
         r = self.request
         settings = r.settings or AdaptationSettings()
         train_rows = _training_rows(r.labels, r.missing)
         embed_rows = np.flatnonzero(~r.missing)
-        n_train = len(train_rows)
-        # one bar for the three phases: decode labeled, adapt (views + steps), re-embed all
-        total = 2 * n_train + settings.steps + len(embed_rows)
         self.status.emit("Adapting the model to your labels…")
-        self.progress.emit(0, total)
-
-        images, labels = [], []
-        for k, row in enumerate(train_rows):
-            if self.is_cancelled():
-                raise Cancelled("cancelled")
-            try:
-                images.append(load_image(r.files[row], min_side=256))
-                labels.append(int(r.labels[row]))
-            except ImageError as e:  # named in the report, never fatal
-                self.errors.append(e)
-            self.progress.emit(k + 1, total)
-        if not should_adapt(labels, r.backbone):
-            self.skipped = "too few readable labeled images to adapt the model"
-            return
-
         device = self._device()
         if device == "cpu":
             _leave_a_core_free()
-        base = n_train
+        phase = ["adapting"]
 
-        def adapt_progress(done: int, _t: int) -> None:
-            self.progress.emit(base + done, total)
+        def progress(stage: str, done: int, total: int) -> None:  # one bar: decode, adapt, re-embed
+            if stage != phase[0]:
+                phase[0] = stage
+                self.status.emit(f"Re-analysing {len(embed_rows):,} images with the adapted model…")
+            self.progress.emit(done, total)
 
-        adapted = adapt_backbone(r.backbone, images, labels, center_embeddings=self._center(),
-                                 settings=settings, device=device, progress=adapt_progress,
-                                 cancel=self.is_cancelled)
-        del images  # decoded photos are not needed for re-embedding (it decodes at its own size)
-
-        self.status.emit(f"Re-analysing {len(embed_rows):,} images with the adapted model…")
-        base = n_train + n_train + settings.steps
         paths = [r.files[row] for row in embed_rows]
-
-        def embed_progress(done: int, _t: int) -> None:
-            self.progress.emit(base + done, total)
-
-        res = embed_files(paths, adapted, cache=None, progress=embed_progress, cancel=self.is_cancelled)
-        reported = {str(e.path) for e in self.errors}  # an unreadable labeled photo is named once
-        self.errors.extend(e for e in res.errors if str(e.path) not in reported)
+        a = adapt_and_embed(r.backbone, [r.files[row] for row in train_rows],
+                            [int(r.labels[row]) for row in train_rows], paths, center_embeddings=self._center(), settings=settings, device=device,
+                            progress=progress, cancel=self.is_cancelled, need_min_shots=True)
+        self.errors.extend(a.errors)
+        if a.network is None:
+            self.skipped = a.skipped
+            return
         matrix = EmbeddingMatrix()
         matrix.resize(len(r.ids))
         unreadable = r.missing.copy()  # no adapted vector can be made for them either
         got_rows, vecs = [], []
         for row, p in zip(embed_rows, paths):
-            vec = res.embeddings.get(Path(p))
+            vec = a.embeddings.get(Path(p))
             if vec is None:
                 unreadable[row] = True
             else:
@@ -171,9 +151,26 @@ class AdaptJob(Job):
                 vecs.append(vec)
         if vecs:
             matrix.set_rows(np.asarray(got_rows, np.int64), np.stack(vecs))
-        self.result = AdaptedFeatures(r.backbone, r.ids, r.key, len(labels), adapted.fingerprint, matrix,
-                                      unreadable, device, time.perf_counter() - t0, network=adapted,
+        self.result = AdaptedFeatures(r.backbone, r.ids, r.key, a.n_labels, a.network.fingerprint, matrix,
+                                      unreadable, device, time.perf_counter() - t0, network=a.network,
                                       labels=r.labels.copy())
+        if r.project is not None and not self.is_cancelled():
+            self._save(r.project)
+
+    def _save(self, project) -> None:
+        """Into the project (core.adapted_store), so reopening it predicts at once; a project
+        that cannot be written (read-only, disk full) only loses that, never the adaptation."""
+        import sqlite3
+
+        from core import adapted_store
+        from core.errors import FewLensError
+
+        res = self.result
+        try:
+            adapted_store.save(project, res.key, res.network, res.ids, res.labels, res.n_labels, res.unreadable,
+                               res.matrix.have, res.matrix.data)
+        except (FewLensError, sqlite3.Error) as e:  # e.g. the project closed under it
+            self.save_error = str(e)
 
     def _device(self) -> str:
         if self.request.device != "auto":
@@ -190,6 +187,57 @@ class AdaptJob(Job):
         if len(rows) > MAX_CENTER_ROWS:
             rows = rows[np.linspace(0, len(rows) - 1, MAX_CENTER_ROWS).astype(np.int64)]
         return np.asarray(self.request.frozen[rows], np.float32)
+
+
+class RestoreAdaptedJob(Job):
+    """Read the adaptation saved in the project back (core.adapted_store): the one for these
+    labels, or one for a few labels less (the same rows, not stale: core.adaptation.needs_readaptation),
+    as the session kept using it before the project was closed."""
+
+    title = "Loading the adapted model"
+
+    def __init__(self, project, key: str, backbone: str, ids: np.ndarray, labels: np.ndarray,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.project, self.key, self.backbone = project, key, backbone
+        self.ids, self.labels = ids, labels
+        self.result: AdaptedFeatures | None = None
+        self.notice: str | None = None  # the saved one was damaged: what the status bar says
+        self.mismatch: str | None = None  # why a sound saved one does not apply (then it adapts)
+        self.superseded = False
+        self.skipped: str | None = None  # (an AdaptJob's field; a restore never skips adapting)
+
+    def run(self) -> None:
+        import time
+
+        from core import adapted_store
+
+        t0 = time.perf_counter()
+        self.status.emit("Loading the model adapted to your labels…")
+        from core.adaptation import needs_readaptation
+
+        try:
+            stored = adapted_store.load(self.project)
+            if stored is None or stored.backbone != self.backbone:
+                return
+            if stored.key != self.key and (not np.array_equal(stored.ids, self.ids)
+                                           or needs_readaptation(stored.labels, self.labels, UNLABELED)):
+                self.mismatch = "the labels changed too much since it was saved"
+                return
+            if self.is_cancelled():
+                return
+            network = stored.network()
+        except adapted_store.AdaptedStoreError as e:
+            self.notice = str(e)
+            return
+        matrix = EmbeddingMatrix()
+        matrix.resize(len(stored.ids))
+        rows = np.flatnonzero(stored.have)
+        if len(rows):
+            matrix.set_rows(rows, stored.embeddings[rows])
+        self.result = AdaptedFeatures(stored.backbone, stored.ids, stored.key, stored.n_labels, stored.fingerprint,
+                                      matrix, stored.unreadable, network.device, time.perf_counter() - t0,
+                                      network=network, labels=stored.labels)
 
 
 def _training_rows(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -235,6 +283,7 @@ class BackboneAdapter(QObject):
         self._declined_key: str | None = None
         self._declined: tuple[np.ndarray, np.ndarray] | None = None  # (ids, labels) of that key
         self._stopped = False  # the session was closed: never start another job
+        self._restore_tried = False  # the project's saved adaptation was looked at (once per session)
         self.timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.timer.timeout.connect(self._maybe_start)
         for sig in (session.labelsChanged, session.rowsAppended, session.imagesReset, session.settingsChanged):
@@ -267,7 +316,11 @@ class BackboneAdapter(QObject):
         if self._stopped:
             return
         job = self.job
-        if job is not None and not job.is_cancelled():
+        if isinstance(job, RestoreAdaptedJob):
+            if not self.session.adapt_enabled or job.key != self._current_key():
+                job.superseded = True
+                job.cancel()  # restoring labels that are no longer the project's
+        elif job is not None and not job.is_cancelled():
             r = job.request
             if not self.session.adapt_enabled or self._stale(r.ids, r.labels):
                 job.superseded = True
@@ -306,20 +359,49 @@ class BackboneAdapter(QObject):
     def _maybe_start(self) -> None:
         if self._stopped or self.job is not None:
             return  # one at a time; its end reschedules
-        if self._blocked():
-            return  # the window reschedules when its import / embedding finishes
         if not self.wanted():
             return
+        if self._try_restore():
+            return  # reading a saved adaptation back does not wait for imports: it re-embeds nothing
+        if self._blocked():
+            return  # the window reschedules when its import / embedding finishes
         s = self.session
         req = AdaptRequest(
             backbone=s.backbone, ids=s.ids.copy(), files=list(s.files), labels=s.labels.copy(),
             missing=s.missing.copy(), key=self._current_key(), frozen=s.emb.data, frozen_have=s.emb.have.copy(),
-            settings=self.settings, device=self.device)
+            settings=self.settings, device=self.device, project=s.project)
         job = AdaptJob(req)
+        self._restore_tried = True  # this session adapts itself from now on: what is saved is older
         job.finished.connect(self._finished)
         self.job = job
         self._start(job)
         self.jobStarted.emit(job)
+
+    def _try_restore(self) -> bool:
+        """Start a RestoreAdaptedJob when the project holds an adaptation of this backbone (once per
+        session: later ones are in memory; a damaged or stale one falls through to adapting)."""
+        from core import adapted_store
+
+        s = self.session
+        key = self._current_key()
+        if self._restore_tried or s.adapted is not None:
+            return False
+        stored = adapted_store.stored_key(s.project)
+        if stored is None or stored[1] != s.backbone:
+            return False
+        self._restore_tried = True
+        job = RestoreAdaptedJob(s.project, key, s.backbone, s.ids.copy(), s.labels.copy())
+        job.finished.connect(self._finished)
+        self.job = job
+        self._start(job)
+        self.jobStarted.emit(job)
+        return True
+
+    def restore_now(self) -> bool:
+        """On opening: restore the saved adaptation at once (no debounce), if there is one."""
+        if self._stopped or self.job is not None or not self.wanted():
+            return False
+        return self._try_restore()
 
     def retry(self) -> None:
         """The user asked again (switched adapting back on): forget a cancel, schedule."""
@@ -333,15 +415,20 @@ class BackboneAdapter(QObject):
             self.job.cancel()
         self.timer.stop()
 
-    def _finished(self, job: AdaptJob) -> None:
+    def _finished(self, job: "AdaptJob | RestoreAdaptedJob") -> None:
         if job is self.job:
             self.job = None
         key_now = self._current_key()
         if self._stopped:
             self.jobFinished.emit(job)
             return
+        restored = isinstance(job, RestoreAdaptedJob)
         if job.result is not None and not job.cancelled:
             self.session.set_adapted(job.result)
+        elif restored:
+            if job.cancelled and not job.superseded and job.key == key_now:  # the user's Cancel
+                self._declined_key = key_now
+                self._declined = (self.session.ids.copy(), self.session.labels.copy())
         elif job.request.key == key_now and ((job.cancelled and not job.superseded) or job.error or job.skipped):
             # The user pressed Cancel (or it failed) on the labels as they are: keep the pretrained
             # features and do not restart until something changes.

@@ -406,6 +406,7 @@ class MainWindow(QMainWindow):
         self.evaluation.set_session(session)
         self.adapter.jobStarted.connect(self._schedule_status)
         self.adapter.jobFinished.connect(self._adapt_done)
+        self.adapter.restore_now()  # the adaptation saved with the project, for these labels: no re-adapting
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self._sync_toolbar()
         self.filter_bar.reset()
@@ -587,6 +588,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Adapting the model failed: {job.error}", 10000)
         elif job.skipped:
             self.statusBar().showMessage(f"Not adapted: {job.skipped}.", 8000)
+        elif getattr(job, "notice", None):  # a damaged saved adaptation: it adapts again
+            self.statusBar().showMessage(job.notice, 10000)
         self._schedule_status()
 
     def features_text(self) -> str:
