@@ -8,8 +8,9 @@ holds what a reopened session needs to predict without adapting again:
   pretrained backbone, rebuilt from its own file), ~7 MB for MobileNetV2;
 - ``rows``: the adapted embeddings of every row (float32, exactly what the gallery showed) with
   the ids, labels and "unreadable" flags they are aligned with.  Re-embedding a project with the
-  stored network would take as long as the adaptation's own re-embedding (minutes at 10k images
-  on a CPU), while reading them back takes well under a second (bench/bench_adapted_store.py).
+  stored network would take as long as the adaptation's own re-embedding (~15 min at 10k images on
+  the loaded 2-core box), while reading the blobs back is a fraction of the few seconds that
+  rebuilding the network takes (bench/bench_adapted_store.py, BENCHMARKS.md).
 
 The write is one transaction (SQLite WAL: a kill leaves the old row or the new one, never half).
 A damaged row raises :class:`AdaptedStoreError` (one line naming the project); the caller adapts
