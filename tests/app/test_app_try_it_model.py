@@ -38,8 +38,8 @@ def window(qtbot, tmp_path, monkeypatch):
     w = MainWindow(ProjectSession(Project.open(path)))
     qtbot.addWidget(w)
     w.show()
-    w.ask_use_subfolders = lambda names: True
-    w.import_paths([photos])
+    w.imports.ask_use_subfolders = lambda names: True
+    w.imports.import_paths([photos])
     qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
     s = w.session
     keep = {int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[:2]}
@@ -68,7 +68,7 @@ def test_the_session_recognizer_predicts_what_the_gallery_shows_and_is_republish
 
 def test_export_uses_the_session_recognizer_without_refitting(qtbot, window, tmp_path):
     s = window.session
-    dlg = window.export_dialog()
+    dlg = window.files.export_dialog()
     assert not dlg.blocker and dlg.export_button.isEnabled()
     dlg.path.setText(str(tmp_path / "m.onnx"))
     job = dlg.start_export()
@@ -85,7 +85,7 @@ def test_export_says_up_front_when_the_backbone_cannot_be_exported(qtbot, window
     import app.widgets.export_dialog as ed
 
     monkeypatch.setattr(ed, "export_blocker_for", lambda session: "backbone x is an ONNX file without a torch module")
-    dlg = window.export_dialog()
+    dlg = window.files.export_dialog()
     assert not dlg.export_button.isEnabled()
     assert "cannot be exported" in dlg.result.text() and "ONNX file without a torch module" in dlg.result.text()
     dlg.close()
