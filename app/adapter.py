@@ -15,7 +15,11 @@ never blocks anything:
   (``ProjectSession.adapted_in_use``); until then, and whenever it stops matching
   the project, the frozen embeddings are used exactly as before.
 
-Adapted vectors are never written to a cache: they belong to one label set.
+Adapted vectors are never written to the embedding cache: they belong to one label set.  The
+newest adaptation is saved in the project instead (core.adapted_store, keyed by
+:func:`labels_key`): reopening the project with the same labels restores it with a
+:class:`RestoreAdaptedJob` (seconds: no training, no re-embedding); a damaged one is
+reported in one line and adapted again.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.adapted_features import AdaptRequest, labels_key
 from core.live_model import UNLABELED
 
-from .jobs.adapt import AdaptJob
+from .jobs.adapt import AdaptJob, RestoreAdaptedJob
 from .jobs.base import Job
 
 #: Quiet time after the last label change before adapting (labels often come in bursts).
 DEBOUNCE_MS = 1500
+
 
 class BackboneAdapter(QObject):
     """Decides when the backbone is adapted for one session, and runs at most one job at a time.
@@ -60,6 +65,7 @@ class BackboneAdapter(QObject):
         self._declined_key: str | None = None
         self._declined: tuple[np.ndarray, np.ndarray] | None = None  # (ids, labels) of that key
         self._stopped = False  # the session was closed: never start another job
+        self._restore_tried = False  # the project's saved adaptation was looked at (once per session)
         self.timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.timer.timeout.connect(self._maybe_start)
         for sig in (session.labelsChanged, session.rowsAppended, session.imagesReset, session.settingsChanged):
@@ -92,7 +98,11 @@ class BackboneAdapter(QObject):
         if self._stopped:
             return
         job = self.job
-        if job is not None and not job.is_cancelled():
+        if isinstance(job, RestoreAdaptedJob):
+            if not self.session.adapt_enabled or job.key != self._current_key():
+                job.superseded = True
+                job.cancel()  # restoring labels that are no longer the project's
+        elif job is not None and not job.is_cancelled():
             r = job.request
             if not self.session.adapt_enabled or self._stale(r.ids, r.labels):
                 job.superseded = True
@@ -131,20 +141,49 @@ class BackboneAdapter(QObject):
     def _maybe_start(self) -> None:
         if self._stopped or self.job is not None:
             return  # one at a time; its end reschedules
-        if self._blocked():
-            return  # the window reschedules when its import / embedding finishes
         if not self.wanted():
             return
+        if self._try_restore():
+            return  # reading a saved adaptation back does not wait for imports: it re-embeds nothing
+        if self._blocked():
+            return  # the window reschedules when its import / embedding finishes
         s = self.session
         req = AdaptRequest(
             backbone=s.backbone, ids=s.ids.copy(), files=list(s.files), labels=s.labels.copy(),
             missing=s.missing.copy(), key=self._current_key(), frozen=s.emb.data, frozen_have=s.emb.have.copy(),
-            settings=self.settings, device=self.device)
+            settings=self.settings, device=self.device, project=s.project)
         job = AdaptJob(req)
+        self._restore_tried = True  # this session adapts itself from now on: what is saved is older
         job.finished.connect(self._finished)
         self.job = job
         self._start(job)
         self.jobStarted.emit(job)
+
+    def _try_restore(self) -> bool:
+        """Start a RestoreAdaptedJob when the project holds an adaptation of this backbone (once per
+        session: later ones are in memory; a damaged or stale one falls through to adapting)."""
+        from core import adapted_store
+
+        s = self.session
+        key = self._current_key()
+        if self._restore_tried or s.adapted is not None:
+            return False
+        stored = adapted_store.stored_key(s.project)
+        if stored is None or stored[1] != s.backbone:
+            return False
+        self._restore_tried = True
+        job = RestoreAdaptedJob(s.project, key, s.backbone, s.ids.copy(), s.labels.copy())
+        job.finished.connect(self._finished)
+        self.job = job
+        self._start(job)
+        self.jobStarted.emit(job)
+        return True
+
+    def restore_now(self) -> bool:
+        """On opening: restore the saved adaptation at once (no debounce), if there is one."""
+        if self._stopped or self.job is not None or not self.wanted():
+            return False
+        return self._try_restore()
 
     def retry(self) -> None:
         """The user asked again (switched adapting back on): forget a cancel, schedule."""
@@ -158,15 +197,20 @@ class BackboneAdapter(QObject):
             self.job.cancel()
         self.timer.stop()
 
-    def _finished(self, job: AdaptJob) -> None:
+    def _finished(self, job: "AdaptJob | RestoreAdaptedJob") -> None:
         if job is self.job:
             self.job = None
         key_now = self._current_key()
         if self._stopped:
             self.jobFinished.emit(job)
             return
+        restored = isinstance(job, RestoreAdaptedJob)
         if job.result is not None and not job.cancelled:
             self.session.set_adapted(job.result)
+        elif restored:
+            if job.cancelled and not job.superseded and job.key == key_now:  # the user's Cancel
+                self._declined_key = key_now
+                self._declined = (self.session.ids.copy(), self.session.labels.copy())
         elif job.request.key == key_now and ((job.cancelled and not job.superseded) or job.error or job.skipped):
             # The user pressed Cancel (or it failed) on the labels as they are: keep the pretrained
             # features and do not restart until something changes.

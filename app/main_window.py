@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
         self.evaluation.set_session(session)
         self.adapter.jobStarted.connect(self.status._schedule_status)
         self.adapter.jobFinished.connect(self.adaptation._adapt_done)
+        self.adapter.restore_now()  # the adaptation saved with the project, for these labels: no re-adapting
         session.predictor.failed.connect(lambda msg: self.statusBar().showMessage(f"Prediction failed: {msg}", 8000))
         self.pickers._sync_toolbar()
         self.filter_bar.reset()

@@ -79,6 +79,8 @@ class ProjectSession(QObject):
     settingsChanged = Signal()
     # an adapted matrix landed or was dropped, or adaptation was switched on/off
     featuresChanged = Signal()
+    # labels, method, features or backbone changed: recognizer() / recognizer_snapshot() is new
+    recognizerChanged = Signal()
 
     def __init__(self, project: Project, parent: QObject | None = None, rows: "ProjectRows | None" = None):
         """``rows``: the project's image table already read (by :func:`read_project_rows` on a
@@ -110,6 +112,7 @@ class ProjectSession(QObject):
         self._generation = 0
         # generation at which rows were last added/removed/reordered: older results are misaligned
         self._rows_generation = 0
+        self._recognizer = None  # app.session_recognizer.RecognizerSnapshot, by fit
         self.predictor = LivePredictor(self)
         self.predictor.finished.connect(self._on_predictions)
         self._load(rows)
@@ -459,6 +462,7 @@ class ProjectSession(QObject):
         self.settingsChanged.emit()
         self.embeddingsChanged.emit()
         self.predictionsChanged.emit()
+        self.recognizerChanged.emit()
 
     def set_threshold(self, threshold: float, persist: bool = True) -> None:
         """A manual unknown threshold (turns Auto off): a vectorised compare, no refit.
@@ -551,6 +555,20 @@ class ProjectSession(QObject):
         # (it put the threshold at 90 % on the sample project, marking most photos unknown)
         self.predictor.request(self._generation, self.method, self.active_embeddings(), self.labels.copy(),
                                calibration=self.emb, method_kwargs=self.method_kwargs())
+        self.recognizerChanged.emit()
+
+    def recognizer_snapshot(self):
+        """The current fit as a callable that builds its Recognizer once, on the caller's thread
+        (app/session_recognizer.py); the same object until the fit changes."""
+        from .session_recognizer import snapshot_for
+
+        self._recognizer = snapshot_for(self, self._recognizer)
+        return self._recognizer
+
+    def recognizer(self):
+        """The session's fitted Recognizer (built lazily: fits on this thread), or None when
+        nothing is labeled yet."""
+        return self.recognizer_snapshot()()
 
     def method_kwargs(self) -> dict:
         """Settings of the method for the features predictions use now (adapted ones rescale
@@ -584,6 +602,8 @@ class ProjectSession(QObject):
         self._grow_predictions(len(self.ids))  # rows appended since the request: no prediction yet
         self._apply_threshold()
         self.predictionsChanged.emit()
+        if not state.preview:  # its calibrated confidence and threshold are the recognizer's
+            self.recognizerChanged.emit()
 
     def _grow_predictions(self, n: int) -> None:
         self.pred, self.unknown = grow_predictions(self.pred, self.unknown, n)

@@ -171,6 +171,8 @@ class AdaptedBackbone:
 
     #: ONNX Runtime session of the adapted network (CPU only; see ``use_onnxruntime``)
     session: object = None
+    #: first trained block: ``model.blocks[cut:]`` and ``model.last`` are what adaptation changed
+    cut: int = 13
 
     def use_onnxruntime(self, threads: int | None = None) -> bool:
         """Embed on ONNX Runtime from now on (CPU): ~4x faster than torch eager on MobileNetV2, which
@@ -343,9 +345,113 @@ def adapt_backbone(
     h = hashlib.sha256(spec.weights_id().encode())
     for t in tail.state_dict().values():
         h.update(t.detach().cpu().numpy().tobytes())
-    adapted = AdaptedBackbone(spec, model.eval(), device, h.hexdigest()[:32], history)
+    adapted = AdaptedBackbone(spec, model.eval(), device, h.hexdigest()[:32], history, cut=cut)
     adapted.use_onnxruntime()
     return adapted
+
+
+def _trained_keys(model, cut: int) -> list[str]:
+    """state_dict keys of the trained stage, in the order adapt_backbone hashes them."""
+    keys = []
+    for k in model.state_dict():
+        head, _, rest = k.partition(".")
+        if head == "last" or (head == "blocks" and int(rest.partition(".")[0]) >= cut):
+            keys.append(k)
+    return keys
+
+
+def trained_state(adapted: AdaptedBackbone) -> dict[str, np.ndarray]:
+    """The adapted stage's weights and buffers (all the rest is the pretrained backbone), in order."""
+    sd = adapted.model.state_dict()
+    return {k: sd[k].detach().cpu().numpy() for k in _trained_keys(adapted.model, adapted.cut)}
+
+
+def network_from_state(backbone_id: str, cut: int, state: dict[str, np.ndarray], device: str = "cpu",
+                       fingerprint: str | None = None) -> AdaptedBackbone:
+    """Rebuild an adapted network from :func:`trained_state`.  ValueError when the weights do not fit
+    the backbone or (with ``fingerprint``) are not the ones that were saved."""
+    import torch
+
+    spec = get_backbone(backbone_id)
+    model = spec.build_torch().to(device).eval()
+    keys = _trained_keys(model, cut)
+    if list(state) != keys:
+        raise ValueError(f"the saved weights do not match {backbone_id}'s last stage")
+    sd = model.state_dict()
+    for k in keys:
+        if tuple(sd[k].shape) != tuple(state[k].shape):
+            raise ValueError(f"the saved weight {k} has shape {tuple(state[k].shape)}, not {tuple(sd[k].shape)}")
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    h = hashlib.sha256(spec.weights_id().encode())
+    for k in keys:
+        h.update(np.ascontiguousarray(state[k]).tobytes())
+    fp = h.hexdigest()[:32]
+    if fingerprint is not None and fp != fingerprint:
+        raise ValueError("the saved weights are damaged (their fingerprint does not match)")
+    adapted = AdaptedBackbone(spec, model.eval(), device, fp, cut=cut)
+    adapted.use_onnxruntime()
+    return adapted
+
+
+@dataclass
+class Adaptation:
+    """What :func:`adapt_and_embed` made: the network and the files embedded with it."""
+
+    network: AdaptedBackbone | None  # None when skipped
+    embeddings: dict  # Path -> adapted vector, for every embedded file that could be read
+    errors: list  # ImageError, each file once
+    n_labels: int  # labeled images it was trained on (unreadable ones skipped)
+    skipped: str | None = None  # why nothing was adapted
+
+
+def adapt_and_embed(backbone_id: str, train_files: Sequence, train_labels: Sequence, embed_paths: Sequence,
+                    center_embeddings: np.ndarray | None = None, settings: AdaptationSettings | None = None,
+                    device: str = "cpu", progress: Callable[[str, int, int], None] | None = None,
+                    cancel: Callable[[], bool] | None = None, need_min_shots: bool = False) -> Adaptation:
+    """The one adapt path (the app's AdaptJob, the Recognizer builder, ``fewlens eval``): decode the
+    labeled files, adapt the backbone to them, embed ``embed_paths`` with the adapted network.
+
+    ``progress(stage, done, total)`` runs over one total (decode + views + steps + embed), stage
+    "adapting" then "embedding".  Unreadable files are skipped and reported in ``errors``.
+    ``need_min_shots``: skip (``skipped`` says why) unless the readable labels pass should_adapt.
+    """
+    from .errors import ImageError
+    from .images import load_image
+    from .pipeline import embed_files
+
+    settings = settings or AdaptationSettings()
+    spec = get_backbone(backbone_id)
+    n_train = len(train_files)
+    total = 2 * n_train + settings.steps + len(embed_paths)
+    errors: list = []
+    images, labels = [], []
+    for k, (f, y) in enumerate(zip(train_files, train_labels)):
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled")
+        try:
+            images.append(load_image(f, min_side=spec.resize_size))
+            labels.append(y)
+        except ImageError as e:  # named in the report, never fatal
+            errors.append(e)
+        if progress is not None:
+            progress("adapting", k + 1, total)
+    if need_min_shots and not should_adapt(labels, backbone_id):
+        return Adaptation(None, {}, errors, len(labels), "too few readable labeled images to adapt the model")
+    if len(set(np.asarray(labels).tolist())) < 2:
+        raise FewLensError("adapting the backbone needs readable labeled images of at least two classes")
+    network = adapt_backbone(backbone_id, images, labels, center_embeddings=center_embeddings, settings=settings,
+                             device=device, cancel=cancel,
+                             progress=None if progress is None else
+                             lambda done, _t: progress("adapting", n_train + done, total))
+    del images  # re-embedding decodes at its own size
+    base = 2 * n_train + settings.steps
+    res = embed_files(embed_paths, network, cache=None, cancel=cancel,
+                      progress=None if progress is None else lambda done, _t: progress("embedding", base + done, total))
+    reported = {str(e.path) for e in errors}
+    errors.extend(e for e in res.errors if str(e.path) not in reported)
+    return Adaptation(network, res.embeddings, errors, len(labels))
 
 
 
@@ -356,24 +462,24 @@ def adapted_episode(paths: Sequence, frozen: np.ndarray, episode, backbone_id: s
 
     The backbone is adapted on the episode's labeled images only, centered on the frozen embeddings
     of every image the episode shows (labeled, unlabeled pool, queries), as the app centers on the
-    project; then those images are embedded with the adapted network.
+    project; then those images are embedded with the adapted network (:func:`adapt_and_embed`).
     """
     import dataclasses
-
-    from .images import load_image
+    from pathlib import Path
 
     rows = np.concatenate([episode.support, episode.unlabeled, episode.query]).astype(np.int64)
-    spec = get_backbone(backbone_id)
-    images = [load_image(paths[i], min_side=spec.resize_size) for i in rows]
     ns, nu = len(episode.support), len(episode.unlabeled)
-    adapted = adapt_backbone(backbone_id, images[:ns], episode.support_labels, center_embeddings=frozen[rows],
-                             settings=settings, device=device)
-    feats = adapted.embed_images(images, batch=64)
+    files = [Path(paths[i]) for i in rows]
+    a = adapt_and_embed(backbone_id, files[:ns], episode.support_labels, files, center_embeddings=frozen[rows],
+                        settings=settings, device=device)
+    if a.errors:  # the dataset's files were all embedded once already: a failure now is a real change
+        raise a.errors[0]
+    feats = np.stack([a.embeddings[f] for f in files])
     local = np.arange(len(rows))
     return feats, dataclasses.replace(episode, support=local[:ns], unlabeled=local[ns:ns + nu],
                                       query=local[ns + nu:])
 
 
-__all__ = ["ADAPTED_TEMPERATURE_SCALE", "MIN_SHOTS", "AdaptationSettings", "AdaptedBackbone", "adapt_backbone",
-           "adapted_episode", "adapted_method_kwargs", "augmented_views", "can_adapt", "should_adapt",
-           "why_not_adaptable"]
+__all__ = ["ADAPTED_TEMPERATURE_SCALE", "MIN_SHOTS", "Adaptation", "AdaptationSettings", "AdaptedBackbone",
+           "adapt_and_embed", "adapt_backbone", "adapted_episode", "adapted_method_kwargs", "augmented_views",
+           "can_adapt", "network_from_state", "should_adapt", "trained_state", "why_not_adaptable"]

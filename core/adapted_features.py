@@ -66,6 +66,7 @@ class AdaptRequest:
     frozen_have: np.ndarray  # copy
     settings: object = None  # core.adaptation.AdaptationSettings; None = the measured recipe
     device: str = "auto"
+    project: object = None  # core.project.Project to save the adaptation in (None: not saved)
 
 
 def training_rows(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:

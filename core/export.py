@@ -53,6 +53,8 @@ class ExportResult:
 
 def check_exportable(rec) -> None:
     """Raise :class:`NotExportable` up front (before minutes of work) when the graph cannot be built."""
+    if rec.head is None:
+        raise NotExportable(rec.extra.get("not_exportable") or f"method {rec.method_name!r} has no exportable head")
     if rec.adapted is None and (rec.spec is None or getattr(rec.spec, "builder", None) is None):
         bid = rec.provenance.get("backbone", {}).get("id", "?")
         raise NotExportable(f"backbone {bid} is an ONNX file without a torch module; FewLens can only export "

@@ -51,6 +51,33 @@ def fit_on_support(method_name: str, support: np.ndarray, labels: np.ndarray,
     return method.process_support_set(support, labels, unlabeled=pool)
 
 
+def fit_rows(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
+             method_kwargs: dict | None = None, confidence_factor: float = 1.0):
+    """The method fitted on the labeled rows of a row-aligned matrix (labels: class ids, UNLABELED
+    for the pool, which goes to methods that use one), or None when nothing is labeled yet.
+    ``method_kwargs`` go to ``get_method`` (adapted features rescale softkmeans' output temperature:
+    core.adaptation.adapted_method_kwargs); ``confidence_factor`` != 1 wraps it so its probabilities
+    are the calibrated ones the gallery shows.  The gallery's live refit, Try it, the camera and the
+    session's Recognizer all fit here."""
+    n = len(labels)
+    have = have[:n]
+    support_rows = np.flatnonzero((labels != UNLABELED) & have)
+    if len(support_rows) == 0:
+        return None
+    method = get_method(method_name, **(method_kwargs or {}))
+    unlabeled = None
+    if getattr(method, "uses_unlabeled", False):
+        pool = np.flatnonzero((labels == UNLABELED) & have)
+        pool = pool[pool_sample(len(pool))]
+        unlabeled = emb[pool] if len(pool) else None
+    method.process_support_set(emb[support_rows], labels[support_rows], unlabeled=unlabeled)
+    if confidence_factor != 1.0:
+        from .methods.calibration import Calibrated
+
+        return Calibrated(method, confidence_factor)
+    return method
+
+
 def auto_unknown_threshold(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray) -> float | None:
     """The confidence below which a prediction is "unknown", from the labeled images alone.
 
@@ -68,4 +95,4 @@ def auto_unknown_threshold(method_name: str, emb: np.ndarray, have: np.ndarray, 
 
 
 __all__ = ["AUTO_THRESHOLD_PER_CLASS", "MAX_UNLABELED_POOL", "UNLABELED", "auto_unknown_threshold", "fit_on_support",
-           "labeled_rows_per_class", "pool_sample"]
+           "fit_rows", "labeled_rows_per_class", "pool_sample"]

@@ -1,10 +1,10 @@
 """The one seam between live frames and the model: ``frames_predictor``.
 
-The camera loop (core/camera.py) only needs ``predict(frames) -> (probs, class_names)``.
-Today that callable is built from an embedder (``core.embedder.Embedder`` or an adapted
-backbone, ``core.adaptation.AdaptedBackbone``) plus a fitted few-shot method, exactly what
-the gallery and ``fewlens predict`` use.  When the fitted Recognizer (issue 11) lands, this
-function is the one place to swap for ``Recognizer.predict_images``.
+The camera loop (core/camera.py) only needs ``predict(frames) -> (probs, class_names)``.  The
+app builds it from the session's fitted :class:`core.recognizer.Recognizer` (what the gallery
+predicts with: pretrained or adapted features, the fitted method, its calibrated confidence), or
+from an exported model loaded with ``Recognizer.load``; ``fewlens camera`` from an embedder and a
+method fitted on its examples.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def frames_predictor(embedder, method, class_names: Sequence[str] | None = None):
+def frames_predictor(embedder, method=None, class_names: Sequence[str] | None = None):
     """``predict(frames: list[HxWx3 uint8 RGB]) -> (probs (N, C) float32, class names (C,))``.
 
-    ``embedder``: anything with ``.spec`` and ``.embed_batch`` (Embedder, AdaptedBackbone);
-    ``method``: a fitted FewShotMethod; ``class_names``: names of ``method.classes_`` in
-    column order (default: the class labels themselves as strings).
+    ``embedder``: a Recognizer (then ``method`` and ``class_names`` are its own), or anything with
+    ``.spec`` and ``.embed_batch`` (Embedder, AdaptedBackbone) with ``method`` a fitted
+    FewShotMethod and ``class_names`` the names of ``method.classes_`` in column order (default:
+    the class labels themselves as strings).
     Frames are preprocessed as image files are (core.preprocess), so a frame saved to disk
     and imported gets the prediction it had live.
     """
@@ -27,6 +28,14 @@ def frames_predictor(embedder, method, class_names: Sequence[str] | None = None)
 
     from .preprocess import preprocess_batch
 
+    if method is None:  # a Recognizer: its featurizer, its head
+        rec = embedder
+
+        def predict_rec(frames: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+            p = rec.predict_images([Image.fromarray(np.ascontiguousarray(f, np.uint8)) for f in frames])
+            return p.probs, p.class_names
+
+        return predict_rec
     names = [str(c) for c in (class_names if class_names is not None else method.classes_)]
     if len(names) != len(method.classes_):
         raise ValueError(f"{len(names)} class names for {len(method.classes_)} classes")

@@ -124,6 +124,14 @@ def head_from_method(method: FewShotMethod) -> Head:
                             "head; export with softkmeans, protonet, linear_probe, maml, siamese or relation")
     if method.classes_ is None:
         raise NotExportable(f"method {name!r} is not fitted yet")
+    from .methods.calibration import Calibrated
+
+    if isinstance(method, Calibrated):  # the project's confidence calibration: softmax(factor * logits)
+        return scaled_head(head_from_method(method.method), method.factor)
+    from .methods.auto import AutoMethod
+
+    if isinstance(method, AutoMethod):  # the model it chose, with the temperature it refitted
+        return scaled_head(head_from_method(method.inner), method.choice.temperature_power)
     from .methods.maml import MAMLMethod
     from .methods.protonet import PrototypicalNetwork
     from .methods.transductive import SoftKMeansProtoNet
@@ -171,6 +179,23 @@ def head_from_method(method: FewShotMethod) -> Head:
             arrays[f"b{k}"] = _f32(sd[f"mlp.{idx}.bias"])
         return Head("relation", name, arrays, {})
     raise NotExportable(f"method {name!r} has no exportable head")
+
+
+def scaled_head(head: Head, factor: float) -> Head:
+    """``head`` with its logits multiplied by ``factor`` (power-scaled probabilities, as
+    core.methods.calibration.power_scale does to any softmax output)."""
+    if factor == 1.0:
+        return head
+    a, c = dict(head.arrays), dict(head.config)
+    f = np.float32(factor)
+    if head.kind == "linear":
+        a["W"], a["b"] = _f32(a["W"] * f), _f32(a["b"] * f)
+    elif head.kind == "siamese":
+        c["slope"] = float(c["slope"]) * float(factor)
+    else:  # relation: its last layer is linear
+        a["w2"], a["b2"] = _f32(a["w2"] * f), _f32(a["b2"] * f)
+    c["confidence_factor"] = float(factor) * float(head.config.get("confidence_factor", 1.0))
+    return Head(head.kind, head.method, a, c)
 
 
 def _torch_head(head: Head):
@@ -239,4 +264,4 @@ def _torch_head(head: Head):
     return {"linear": LinearHead, "siamese": SiameseHead, "relation": RelationHead}[head.kind]().eval()
 
 
-__all__ = ["HEAD_KINDS", "Head", "NotExportable", "head_from_method"]
+__all__ = ["HEAD_KINDS", "Head", "NotExportable", "head_from_method", "scaled_head"]

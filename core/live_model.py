@@ -17,6 +17,7 @@ from .fitting import (  # noqa: F401  the shared fitting policy, re-exported for
     AUTO_THRESHOLD_PER_CLASS, MAX_UNLABELED_POOL, UNLABELED, labeled_rows_per_class,
     pool_sample,
 )
+from .fitting import fit_rows as fit_method  # noqa: F401  the one fit path, under its app name
 from .methods import get_method
 from .methods.base import l2_normalize, softmax
 
@@ -144,31 +145,6 @@ class PredictionState:
         p = self.probs[row]
         order = np.argsort(-p)[:k]
         return [(int(self.class_ids[i]), float(p[i])) for i in order]
-
-
-def fit_method(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray,
-               method_kwargs: dict | None = None, confidence_factor: float = 1.0):
-    """The method fitted on the labeled rows (with the unlabeled pool when it uses one),
-    or None when nothing is labeled yet.  ``method_kwargs`` go to ``get_method`` (adapted
-    features rescale softkmeans' output temperature: core.adaptation.adapted_method_kwargs);
-    ``confidence_factor`` != 1 wraps it so its probabilities are the calibrated ones the gallery shows."""
-    n = len(labels)
-    have = have[:n]
-    support_rows = np.flatnonzero((labels != UNLABELED) & have)
-    if len(support_rows) == 0:
-        return None
-    method = get_method(method_name, **(method_kwargs or {}))
-    unlabeled = None
-    if getattr(method, "uses_unlabeled", False):
-        pool = np.flatnonzero((labels == UNLABELED) & have)
-        pool = pool[pool_sample(len(pool))]
-        unlabeled = emb[pool] if len(pool) else None
-    method.process_support_set(emb[support_rows], labels[support_rows], unlabeled=unlabeled)
-    if confidence_factor != 1.0:
-        from core.methods.calibration import Calibrated
-
-        return Calibrated(method, confidence_factor)
-    return method
 
 
 def cosine_scorer(method):

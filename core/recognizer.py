@@ -93,7 +93,7 @@ class OnnxFeaturizer:
 @dataclass
 class Recognizer:
     classes: list[RecognizerClass]
-    head: Head
+    head: Head | None  # None: a method without an exportable head (it still predicts, fresh)
     contract: InputContract
     unknown_threshold: float
     provenance: dict
@@ -110,7 +110,12 @@ class Recognizer:
 
     @property
     def method_name(self) -> str:
-        return self.provenance.get("method", self.head.method)
+        return self.provenance.get("method", self.head.method if self.head is not None else "?")
+
+    @property
+    def class_ids(self) -> list[int]:
+        """The project's class id of each column (built from the app's rows), else 0..C-1."""
+        return list(self.extra.get("class_ids") or range(len(self.classes)))
 
     # ------------------------------------------------------------------ predicting
     def predict_embeddings(self, x: np.ndarray) -> RecognizerPredictions:
@@ -147,6 +152,8 @@ class Recognizer:
 
     @property
     def embed_dim(self) -> int:
+        if self.head is None:
+            return int(self.featurizer.embed_dim)
         a = self.head.arrays
         return int(a["W"].shape[1] if self.head.kind == "linear" else a["support"].shape[1]
                    if self.head.kind == "siamese" else a["protos"].shape[1])

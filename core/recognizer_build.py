@@ -1,11 +1,14 @@
 """The one builder of a :class:`core.recognizer.Recognizer`: from a project or a folder-per-class set.
 
     rec = build_recognizer(project_or_path, backbone=None, method=None, adapt="auto")
+    rec = recognizer_from_rows(method, emb, have, labels, classes, spec, featurizer)  # the app's rows
 
 Steps, as the app does them: embed the labeled images and the unlabeled pool (through the
 project's or the user's embedding cache), adapt the backbone's last stage to the labels when the
 settings say so (core.adaptation) and re-embed with it, fit the method (core.fitting), pick the
 unknown threshold (the project's, or the leave-one-out estimate on the pretrained features).
+Both fit with core.fitting and adapt with core.adaptation.adapt_and_embed: the one fit/adapt path
+that the GUI (live refit, AdaptJob, Try it, camera, Export) and the CLI share.
 Bad input -- fewer than two classes, a class without labels, a method without an exportable
 head -- is a one-line :class:`FewLensError` before any work; the project is only read.
 """
@@ -126,6 +129,22 @@ def check_method(name: str) -> None:
                             f"choose from: {', '.join(method_names(True))}")
 
 
+def export_blocker(method: str, backbone: str) -> str | None:
+    """Why a model with this method and backbone cannot be exported (one line), or None: what the
+    CLI and File > Export model… check before any embedding, adapting or writing."""
+    from .backbones import get_backbone
+
+    try:
+        check_method(method)
+        spec = get_backbone(backbone)
+    except FewLensError as e:
+        return str(e)
+    if getattr(spec, "builder", None) is None:
+        return (f"backbone {backbone} is an ONNX file without a torch module; FewLens can only export "
+                "backbones it builds itself (the bundled ones, or ARCH:WEIGHTS)")
+    return None
+
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -143,7 +162,7 @@ def build_recognizer(source, **kwargs) -> Recognizer:
 def _build(source, *, backbone: str | None = None, method: str | None = None, adapt: str | None = None,
                      threshold: float | None = None, device: str = "cpu", progress: Progress | None = None,
                      cancel: Callable[[], bool] | None = None, errors: list | None = None,
-                     adapt_settings=None, adapted=None) -> Recognizer:
+                     adapt_settings=None, adapted=None, for_export: bool = False) -> Recognizer:
     """Fit a Recognizer on ``source`` (Project, ``.fewlens`` path, folder-per-class path or LabeledSet).
 
     Arguments override the project's settings.  ``progress(stage, done, total)``; ``cancel()`` True
@@ -151,10 +170,10 @@ def _build(source, *, backbone: str | None = None, method: str | None = None, ad
     ``adapt_settings``: a ``core.adaptation.AdaptationSettings`` (default: the measured recipe).
     ``adapted``: an AdaptedBackbone already fitted to these labels (saved with the project, or built
     for another method): used as is instead of adapting again.
+    ``for_export``: a method or backbone that cannot be exported fails here, before any work.
     The returned recognizer's ``extra["features"]`` maps every embedded file to the vector the
     method saw (adapted when adapted), so callers predicting the pool need not embed it again.
     """
-    from . import __version__
     from .backbones import DEFAULT_BACKBONE, get_backbone
     from .embedder import Embedder
     from .fitting import auto_unknown_threshold, fit_on_support
@@ -167,6 +186,12 @@ def _build(source, *, backbone: str | None = None, method: str | None = None, ad
     method_name = method or ls.method or DEFAULT_METHOD
     check_method(method_name)
     spec = get_backbone(backbone or ls.backbone or DEFAULT_BACKBONE)
+    if for_export:
+        from .heads import NotExportable
+
+        reason = export_blocker(method_name, spec.id)
+        if reason:
+            raise NotExportable(f"cannot export: {reason}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise FewLensError(f"threshold must be between 0 and 1, not {threshold}")
     errors = errors if errors is not None else []
@@ -201,25 +226,27 @@ def _build(source, *, backbone: str | None = None, method: str | None = None, ad
     if adapted is not None and adapted.spec.id != spec.id:
         raise FewLensError(f"the adapted backbone was made from {adapted.spec.id}, not {spec.id}")
     if adapted is None and decide_adapt(adapt or ls.adapt, spec.id, counts):
-        from .adaptation import AdaptationSettings, adapt_backbone
-        from .images import load_image
+        from .adaptation import adapt_and_embed
 
-        images = [load_image(p, min_side=spec.resize_size) for p, _ in support]
+        stages = {"adapting": "adapting the backbone", "embedding": "embedding with the adapted backbone"}
         center = frozen_sup if frozen_pool is None else np.concatenate([frozen_sup, frozen_pool])
-        adapted = adapt_backbone(spec.id, images, y, center_embeddings=center,
-                                 settings=adapt_settings or AdaptationSettings(), device=embedder.device,
-                                 progress=report("adapting the backbone"), cancel=cancel)
-    if adapted is not None:
+        a = adapt_and_embed(spec.id, [p for p, _ in support], y, [p for p, _ in support] + pool,
+                            center_embeddings=center, settings=adapt_settings, device=embedder.device, cancel=cancel,
+                            progress=None if progress is None else lambda st, d, t: progress(stages[st], d, t))
+        adapted, adapted_vecs, adapted_errors = a.network, a.embeddings, a.errors
+    elif adapted is not None:
         res_a = embed_files([p for p, _ in support] + pool, adapted, cache=None,
                             progress=report("embedding with the adapted backbone"), cancel=cancel)
-        if len(res_a.embeddings) < len(support) + len(pool):  # changed on disk meanwhile: keep what embeds
-            errors.extend(res_a.errors)
-            support = [(p, c) for p, c in support if p in res_a.embeddings]
-            pool = [p for p in pool if p in res_a.embeddings]
+        adapted_vecs, adapted_errors = res_a.embeddings, res_a.errors
+    if adapted is not None:
+        if len(adapted_vecs) < len(support) + len(pool):  # changed on disk meanwhile: keep what embeds
+            errors.extend(adapted_errors)
+            support = [(p, c) for p, c in support if p in adapted_vecs]
+            pool = [p for p in pool if p in adapted_vecs]
             y = np.asarray([c for _, c in support], np.int64)
-        feats_sup = res_a.matrix([p for p, _ in support])
-        feats_pool = res_a.matrix(pool) if pool else None
-        features = res_a.embeddings
+        feats_sup = np.stack([adapted_vecs[p] for p, _ in support])
+        feats_pool = np.stack([adapted_vecs[p] for p in pool]) if pool else None
+        features = adapted_vecs
     else:
         feats_sup, feats_pool = frozen_sup, frozen_pool
         features = res.embeddings
@@ -238,24 +265,64 @@ def _build(source, *, backbone: str | None = None, method: str | None = None, ad
         est = auto_unknown_threshold(method_name, frozen_sup, np.ones(len(y), bool), y)
         threshold = float(est) if est is not None else 0.0
     counts = np.bincount(y, minlength=len(ls.classes))
-    import datetime
-
-    provenance = {
-        "backbone": {"id": spec.id, "title": spec.title, "license": spec.license, "source": spec.source},
-        "method": method_name,
-        "adapted": adapted is not None,
-        "adapted_fingerprint": adapted.fingerprint if adapted is not None else None,
-        "labels_per_class": {c.name: int(n) for c, n in zip(ls.classes, counts)},
-        "unlabeled_pool": len(pool),
-        "fewlens_version": __version__,
-        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "source": str(ls.source),
-    }
+    provenance = _provenance(spec, method_name, adapted, {c.name: int(n) for c, n in zip(ls.classes, counts)},
+                             len(pool), ls.source)
     contract = InputContract(spec.input_size, spec.resize_size, tuple(spec.mean), tuple(spec.std))
     return Recognizer(list(ls.classes), head, contract, float(threshold), provenance,
                       adapted if adapted is not None else embedder, spec=spec, method=fitted, adapted=adapted,
                       extra={"errors": errors, "features": features, "device_label": embedder.device_label})
 
 
+def _provenance(spec, method_name: str, adapted, labels_per_class: dict, n_pool: int, source) -> dict:
+    import datetime
+
+    from . import __version__
+
+    return {
+        "backbone": {"id": spec.id, "title": spec.title, "license": spec.license, "source": spec.source},
+        "method": method_name,
+        "adapted": adapted is not None,
+        "adapted_fingerprint": adapted.fingerprint if adapted is not None else None,
+        "labels_per_class": labels_per_class,
+        "unlabeled_pool": n_pool,
+        "fewlens_version": __version__,
+        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": str(source),
+    }
+
+
+def recognizer_from_rows(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray, classes,
+                         spec, featurizer, *, method_kwargs: dict | None = None, confidence_factor: float = 1.0,
+                         threshold: float = 0.0, adapted=None, source=None) -> Recognizer | None:
+    """A Recognizer on a row-aligned embedding matrix, as the app holds one (the GUI session's
+    model, Try it, the camera, Export): ``labels`` are class ids (UNLABELED for the pool),
+    ``classes`` ``[(class id, name, color)]``, ``featurizer`` embeds new images like ``emb`` was
+    embedded (the pretrained Embedder, or the adapted network).  The fit is
+    :func:`core.fitting.fit_rows`, the gallery's own.  None when nothing is labeled yet.
+    A method without an exportable head still predicts; ``extra["not_exportable"]`` says why."""
+    from .fitting import UNLABELED, fit_rows
+    from .heads import NotExportable, head_from_method
+
+    fitted = fit_rows(method_name, emb, have, labels, method_kwargs, confidence_factor)
+    if fitted is None:
+        return None
+    info = {int(cid): (str(name), str(color)) for cid, name, color in classes}
+    ids = [int(c) for c in fitted.classes_]
+    rclasses = [RecognizerClass(*info.get(c, ("?", "#888888"))) for c in ids]
+    try:
+        head, reason = head_from_method(fitted), None
+    except NotExportable as e:
+        head, reason = None, str(e)
+    n = len(labels)
+    used = labels[(labels != UNLABELED) & have[:n]]
+    counts = {rc.name: int((used == c).sum()) for rc, c in zip(rclasses, ids)}
+    n_pool = int(((labels == UNLABELED) & have[:n]).sum())
+    contract = InputContract(spec.input_size, spec.resize_size, tuple(spec.mean), tuple(spec.std))
+    return Recognizer(rclasses, head, contract, float(threshold),
+                      _provenance(spec, method_name, adapted, counts, n_pool, source or "project"),
+                      featurizer, spec=spec, method=fitted, adapted=adapted,
+                      extra={"class_ids": ids, "not_exportable": reason})
+
+
 __all__ = ["ADAPT_CHOICES", "DEFAULT_THRESHOLD", "LabeledSet", "build_recognizer", "check_method", "decide_adapt",
-           "labeled_set", "labeled_set_from_folders", "labeled_set_from_project"]
+           "export_blocker", "labeled_set", "labeled_set_from_folders", "labeled_set_from_project", "recognizer_from_rows"]

@@ -40,6 +40,8 @@ class AdaptationActions:
             self.w.statusBar().showMessage(f"Adapting the model failed: {job.error}", 10000)
         elif job.skipped:
             self.w.statusBar().showMessage(f"Not adapted: {job.skipped}.", 8000)
+        elif getattr(job, "notice", None):  # a damaged saved adaptation: it adapts again
+            self.w.statusBar().showMessage(job.notice, 10000)
         self.w.status._schedule_status()
 
     def features_text(self) -> str:

@@ -3,7 +3,8 @@
 The dialog says what goes in (classes with their label counts, method, whether the adapted
 backbone is used), runs the export as a background :class:`ExportJob` (progress and Cancel in
 the window's task banner) and shows the result: file, size, and the runner command to copy.
-All the work is core's (core.recognizer_build + core.export); nothing here fits or exports.
+All the work is core's (the session's Recognizer, core.recognizer_build, core.export); nothing
+here fits or exports.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ FORMATS = [("ONNX (one file + standalone runner)", "onnx", ".onnx"), ("TorchScri
 
 
 class ExportJob(Job):
-    """Fit the project's Recognizer (reusing the session's adapted network when it is current) and export it."""
+    """Export the session's Recognizer (``recognizer``: its snapshot, fitted once on this thread;
+    the gallery's own fit).  Without one (embeddings still loading) the project's Recognizer is
+    built by core.recognizer_build, reusing the session's adapted network when it is current."""
 
     title = "Exporting the model"
 
-    def __init__(self, project, target: Path, format: str, adapted=None, adapt: str | None = None, parent=None):
+    def __init__(self, project, target: Path, format: str, adapted=None, adapt: str | None = None, parent=None,
+                 recognizer=None):
         super().__init__(parent)
         self.project, self.target, self.format, self.adapted, self.adapt = project, Path(target), format, adapted, adapt
+        self._recognizer = recognizer
         self.result = None
         self.recognizer = None
 
@@ -40,12 +45,21 @@ class ExportJob(Job):
             self.status.emit(stage[:1].upper() + stage[1:] + "…")
             self.progress.emit(done, total)
 
-        rec = build_recognizer(self.project, adapted=self.adapted, adapt=self.adapt, progress=progress,
-                               cancel=self.is_cancelled)
+        rec = self._recognizer() if self._recognizer is not None else None
+        if rec is None:
+            rec = build_recognizer(self.project, adapted=self.adapted, adapt=self.adapt, progress=progress,
+                                   cancel=self.is_cancelled, for_export=True)
         self.recognizer = rec
         self.status.emit("Writing the model file…")
         self.result = export_recognizer(rec, self.target, format=self.format, runner=True,
                                         progress=lambda d, t: self.progress.emit(d, t), cancel=self.is_cancelled)
+
+
+def export_blocker_for(session) -> str | None:
+    """Why this session's model cannot be exported (the method, the backbone), said before starting."""
+    from core.recognizer_build import export_blocker
+
+    return export_blocker(session.method, session.backbone)
 
 
 def describe(session) -> str:
@@ -98,6 +112,10 @@ class ExportDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
         self.runner_command = ""
+        self.blocker = export_blocker_for(session)
+        if self.blocker:  # say it now, not after a minute of work
+            self.result.setText(f"This model cannot be exported: {self.blocker}")
+            self.export_button.setEnabled(False)
 
     def _format_changed(self) -> None:
         ext = FORMATS[self.format.currentIndex()][2]
@@ -113,9 +131,12 @@ class ExportDialog(QDialog):
     def start_export(self) -> ExportJob:
         s = self.session
         adapted = s.adapted.network if (s.adapted_in_use and s.adapted is not None) else None
-        # no current adapted network: export the pretrained features the gallery shows (never adapt here)
+        # the model the gallery shows, as the session holds it; while vectors are still loading, the
+        # project's (pretrained features unless the adapted network is current: never adapt here)
+        current = s.pending_embeddings == 0 and s.recognizer_snapshot().has_labels
         self.job = ExportJob(s.project, Path(self.path.text()).expanduser(), self.format.currentData(),
-                             adapted=adapted, adapt=None if adapted is not None else "off")
+                             adapted=adapted, adapt=None if adapted is not None else "off",
+                             recognizer=s.recognizer_snapshot() if current else None)
         self.job.finished.connect(self._done)
         self.export_button.setEnabled(False)
         self.result.setText("Exporting… (progress and Cancel in the window's banner)")

@@ -1,4 +1,9 @@
-""""Try it": predictions for images that are NOT added to the project."""
+""""Try it": predictions for images that are NOT added to the project.
+
+By default with the project's model (the session's Recognizer: what the gallery predicts with);
+"Load model…" switches to a FewLens-exported ``.onnx`` (core.recognizer.Recognizer.load), so a
+model that left the app can be checked on new photos.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListWidget, QListW
                                QWidget)
 
 from core.images import IMAGE_EXTENSIONS, scan_sources
-from core.live_model import fit_method
 
 from .. import file_dialogs
 from ..jobs import TryItJob, TryItResult
@@ -29,6 +33,7 @@ class TryItDialog(QDialog):
         self.session = session
         self.job: TryItJob | None = None
         self.results: list[TryItResult] = []
+        self.model = None  # a loaded exported Recognizer; None: the project's own model
         self.setWindowTitle("Try it")
         self.setModal(False)
         self.setAcceptDrops(True)
@@ -50,14 +55,21 @@ class TryItDialog(QDialog):
         open_button = QPushButton("Open images…")
         open_button.setProperty("role", "primary")
         open_button.clicked.connect(self.open_images)
+        load_button = QPushButton("Load model…")
+        load_button.setToolTip("Try a model exported from FewLens (.onnx) instead of this project's")
+        load_button.clicked.connect(self.load_model_dialog)
+        self.model_label = QLabel("Model: this project's")
+        self.model_label.setProperty("role", "hint")
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         row = QHBoxLayout()
         row.addWidget(open_button)
+        row.addWidget(load_button)
         row.addWidget(self.status, 1)
         row.addWidget(close)
         lay.addWidget(title)
         lay.addWidget(hint)
+        lay.addWidget(self.model_label)
         lay.addWidget(self.list, 1)
         lay.addLayout(row)
 
@@ -67,6 +79,34 @@ class TryItDialog(QDialog):
         files = file_dialogs.get_open_file_names(self, "Try images", "", f"Images ({patterns})")
         if files:
             self.try_paths([Path(f) for f in files])
+
+    def load_model_dialog(self) -> None:
+        path = file_dialogs.get_open_file_name(self, "Load a FewLens model", "", "FewLens model (*.onnx)")
+        if path:
+            self.load_model(Path(path))
+
+    def load_model(self, path: Path) -> bool:
+        """Predict with an exported model from now on; a foreign or corrupt file is named in the
+        status line and the current model stays."""
+        from core.errors import FewLensError
+        from core.recognizer import Recognizer
+
+        try:
+            model = Recognizer.load(path)
+        except FewLensError as e:
+            self.status.setText(str(e))
+            return False
+        self.model = model
+        names = ", ".join(model.class_names)
+        self.model_label.setText(f"Model: {path.name} ({model.method_name}, {len(model.classes)} classes: "
+                                 f"{escape(_elide(names, 80))})")
+        self.model_label.setToolTip(str(path))
+        self.status.setText(f"Loaded {path.name}")
+        return True
+
+    def use_project_model(self) -> None:
+        self.model = None
+        self.model_label.setText("Model: this project's")
 
     def dragEnterEvent(self, e) -> None:  # noqa: N802
         if e.mimeData().hasUrls():
@@ -84,15 +124,12 @@ class TryItDialog(QDialog):
             self._add_item(TryItResult(Path(err.path), [], [], err.reason))
         if not files:
             return
-        s = self.session
-        # Snapshot the project's state now; the fit itself runs on the worker thread.  The same
-        # features as the gallery's predictions: adapted to the labels when those are in use.
-        adapted = s.adapted if s.adapted_in_use else None
-        emb = adapted.matrix if adapted is not None else s.emb
-        method, data, have, labels = s.method, emb.data.copy(), emb.have.copy(), s.labels.copy()
-        kwargs, factor = s.method_kwargs(), s.pred.confidence_factor  # the gallery's calibrated confidence
-        self.job = TryItJob(files, s.backbone, lambda: fit_method(method, data, have, labels, kwargs, factor), self,
-                            features=adapted.network if adapted is not None else None)
+        if self.model is not None:
+            model = self.model
+            self.job = TryItJob(files, None, lambda: model, self)
+        else:
+            # the session's model as it is now (fitted on the worker thread, on the gallery's features)
+            self.job = TryItJob(files, self.session.backbone, self.session.recognizer_snapshot(), self)
         self.job.result.connect(self._add_item)
         self.job.status.connect(self.status.setText)
         self.job.finished.connect(self._finished)
@@ -119,15 +156,16 @@ class TryItDialog(QDialog):
             lines.append(f"<b>Could not read</b> <span style='color:{MUTED}'>— {escape(r.error)}</span>")
         elif r.top:
             best_cid, best_p = r.top[0]
-            best = s.class_by_id(best_cid)
-            name = escape(best.name if best else "?")
-            if best_p < s.effective_threshold:
+            best_name, best_color = self._class(best_cid)
+            name = escape(best_name)
+            threshold = self.model.unknown_threshold if self.model is not None else s.effective_threshold
+            if best_p < threshold:
                 lines.append(f"<b style='font-size:12pt'>Unknown</b> <span style='color:{MUTED}'>"
                              f"— best guess {name}, {best_p:.0%}</span>")
             else:
-                color = QColor(best.color) if best else color
+                color = QColor(best_color) if best_color else color
                 lines.append(f"<b style='font-size:12pt'>{name}</b>&nbsp; {best_p:.0%}")
-            others = [f"{escape(s.class_by_id(c).name if s.class_by_id(c) else '?')} {p:.0%}" for c, p in r.top[1:3]]
+            others = [f"{escape(self._class(c)[0])} {p:.0%}" for c, p in r.top[1:3]]
             if others:
                 lines.append(f"<span style='color:{MUTED}'>then {', '.join(others)}</span>")
         elif self.job is not None and self.job.method is None:
@@ -152,6 +190,14 @@ class TryItDialog(QDialog):
         self.list.addItem(it)
         self.list.setItemWidget(it, row)
         self.list.scrollToBottom()
+
+    def _class(self, cid: int) -> tuple[str, str | None]:
+        """(name, color) of a result's class: the loaded model's column, or the project's class."""
+        if self.model is not None:
+            c = self.model.classes[cid] if 0 <= cid < len(self.model.classes) else None
+            return (c.name, c.color) if c else ("?", None)
+        c = self.session.class_by_id(cid)
+        return (c.name, c.color) if c else ("?", None)
 
     def row_text(self, k: int) -> str:
         """The k-th result as plain text (what the row says)."""

@@ -47,7 +47,8 @@ def register(subparsers) -> None:
 
 
 def _fit(method_name: str, support: np.ndarray, labels: list, unlabeled: np.ndarray | None, adapted: bool):
-    from ..methods import check_embedding_level, get_method
+    from ..fitting import fit_on_support
+    from ..methods import check_embedding_level
 
     try:
         check_embedding_level(method_name)
@@ -56,13 +57,9 @@ def _fit(method_name: str, support: np.ndarray, labels: list, unlabeled: np.ndar
             from ..adaptation import adapted_method_kwargs
 
             kwargs = adapted_method_kwargs(method_name)
-        method = get_method(method_name, **kwargs)
+        return fit_on_support(method_name, support, labels, unlabeled, kwargs)
     except ValueError as e:
         raise FewLensError(str(e)) from None
-    method.process_support_set(support, labels,
-                               unlabeled=unlabeled if method.uses_unlabeled and unlabeled is not None
-                               and len(unlabeled) else None)
-    return method
 
 
 def _examples_from_support(root: Path) -> tuple[list[Path], list[str], list[Path]]:
@@ -127,16 +124,15 @@ def build_predictor(args: argparse.Namespace):
 
 
 def _adapt(embedder, sup: list[Path], labels: list[str], pool: list[Path], frozen):
-    """Adapt the backbone to the examples (its CPU copy runs on ONNX Runtime) and re-embed them."""
-    from ..adaptation import adapt_backbone
-    from ..images import load_image
-    from ..pipeline import embed_files
+    """Adapt the backbone to the examples (its CPU copy runs on ONNX Runtime) and re-embed them
+    (core.adaptation.adapt_and_embed, the app's adapt path)."""
+    from ..adaptation import adapt_and_embed
+    from ..pipeline import EmbedResult
 
     print("fewlens: adapting the backbone to the examples…", file=sys.stderr)
-    images = [load_image(p, min_side=embedder.spec.resize_size) for p in sup]
-    adapted = adapt_backbone(embedder.spec.id, images, labels, center_embeddings=frozen.matrix(sup + pool),
-                             device=embedder.device)
-    return adapted, embed_files(sup + pool, adapted, cache=None)
+    a = adapt_and_embed(embedder.spec.id, sup, labels, sup + pool, center_embeddings=frozen.matrix(sup + pool),
+                        device=embedder.device)
+    return a.network, EmbedResult(embeddings=a.embeddings, errors=a.errors)
 
 
 def run(args: argparse.Namespace) -> int:

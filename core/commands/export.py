@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     errors: list = []
     try:
         rec = build_recognizer(source, backbone=args.backbone, method=args.method, adapt=args.adapt,
-                               threshold=args.threshold, device=args.device, progress=progress, errors=errors)
+                               threshold=args.threshold, device=args.device, progress=progress, errors=errors,
+                               for_export=True)  # a method / backbone that cannot be exported fails first
     finally:
         close()
         for err in errors:

@@ -100,18 +100,17 @@ def _fit_support(args):
     adapt = resolve_adapt(args.adapt, embedder.spec.id, enough)
     net, cacheable = embedder, True
     if adapt:
-        from ..adaptation import adapt_backbone, adapted_method_kwargs
-        from ..images import load_image
-        from ..pipeline import embed_files
+        from ..adaptation import adapt_and_embed, adapted_method_kwargs
+        from ..pipeline import EmbedResult
 
         bar, update = progress_bar("adapting the backbone to the labels")
         try:
-            images = [load_image(p, min_side=embedder.spec.resize_size) for p in sup]
-            net = adapt_backbone(embedder.spec.id, images, labels, center_embeddings=res.matrix(sup + sample),
-                                 device=embedder.device, progress=update)
+            a = adapt_and_embed(embedder.spec.id, sup, labels, sup + sample, center_embeddings=res.matrix(sup + sample),
+                                device=embedder.device, progress=lambda _stage, done, total: update(done, total))
         finally:
             bar.close()
-        res = embed_files(sup + sample, net, cache=None)  # adapted vectors belong to this label set
+        net = a.network
+        res = EmbedResult(embeddings=a.embeddings, errors=a.errors)  # adapted vectors belong to this label set
         kept = [(p, lab) for p, lab in zip(sup, labels) if p in res.embeddings]
         sup, labels = [p for p, _ in kept], [lab for _, lab in kept]
         sample = [p for p in sample if p in res.embeddings]

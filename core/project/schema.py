@@ -16,9 +16,9 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ProjectError
-from .. import project_lock
+from .. import adapted_store, project_lock
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PROJECT_SUFFIX = ".fewlens"
 # PRAGMA application_id: marks the SQLite file as a FewLens project ("FwLn").
 APPLICATION_ID = 0x46774C6E
@@ -70,6 +70,7 @@ def _migrate_1_add_labeled_by(con: sqlite3.Connection) -> None:
 
 
 MIGRATIONS[1] = _migrate_1_add_labeled_by
+MIGRATIONS[2] = adapted_store.migrate  # format 3: the adapted backbone saved with the project
 
 
 def check_header(path: Path, read_only_ok: bool = False) -> project_lock.ProjectLock:

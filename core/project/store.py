@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .. import project_lock
+from .. import adapted_store, project_lock
 from ..embedding_cache import EmbeddingCache
 from ..errors import ProjectError
 from . import schema
@@ -123,7 +123,7 @@ class Project(ClassesLabelsSettings):
                 con.execute("PRAGMA journal_mode=DELETE")
                 con.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                con.executescript("BEGIN;" + SCHEMA_SQL + "COMMIT;")
+                con.executescript("BEGIN;" + SCHEMA_SQL + adapted_store.SCHEMA + "COMMIT;")
                 EmbeddingCache(connection=con)  # its tables, exactly as the shared cache has them
                 con.execute("BEGIN")
                 now = _now()

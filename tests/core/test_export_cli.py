@@ -215,3 +215,19 @@ def test_predict_with_a_model_never_imports_torch(exported):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "NO-TORCH" and len(run.stdout.strip().splitlines()) == 8
+
+
+def test_a_backbone_that_cannot_be_exported_is_refused_before_any_embedding(tmp_path, capsys, monkeypatch):
+    from core.backbones import get_backbone
+    from core.backbones.onnx_export import onnx_path_for
+    import core.pipeline as pipeline
+
+    proj = _make_project(tmp_path / "p.fewlens")
+    user_onnx = tmp_path / "features.onnx"  # an ONNX feature extractor: FewLens has no torch module for it
+    user_onnx.write_bytes(onnx_path_for(get_backbone("mobilenet_v2_imagenet")).read_bytes())
+    embedded = []
+    monkeypatch.setattr(pipeline, "embed_files", lambda *a, **k: embedded.append(a) or pytest.fail("embedded"))
+    assert main(["export", str(proj), "--backbone", str(user_onnx), "-o", str(tmp_path / "m.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot export" in err and "ONNX file without a torch module" in err and err.count("\n") == 1
+    assert not embedded and not (tmp_path / "m.onnx").exists()

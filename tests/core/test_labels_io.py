@@ -12,7 +12,7 @@ import pytest
 
 from core.cli import main
 from core.images import file_hash
-from core.project import LABELED_BY_PREDICTION, Project
+from core.project import LABELED_BY_PREDICTION, SCHEMA_VERSION, Project
 
 CLOTHING = Path(__file__).parents[1] / "data" / "clothing_mini"
 
@@ -125,7 +125,7 @@ def test_a_format_1_project_is_upgraded_with_its_labels_as_user(tmp_path):
         PRAGMA user_version = 1;""")
     con.close()
     with Project.open(path) as p:
-        assert p.meta()["schema_version"] == "2"
+        assert p.meta()["schema_version"] == str(SCHEMA_VERSION)
         assert p.label_sources() == {i: "user"}
     assert (tmp_path / "old.fewlens.format1.bak").exists()
 
