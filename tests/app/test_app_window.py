@@ -186,8 +186,28 @@ def test_cancel_import_keeps_what_was_imported(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(window)
     window.show()
     window.imports.ask_use_subfolders = lambda names: False
+    # The worker waits after its first chunk until the user's click has landed: with every photo
+    # already in the embedding cache it would otherwise finish before the UI thread sees a chunk.
+    import threading
+
+    import core.pipeline
+
+    clicked, real_embed, calls = threading.Event(), core.pipeline.embed_files, []
+
+    def embed_files(*a, **kw):
+        if calls:
+            clicked.wait(30)
+        calls.append(1)
+        return real_embed(*a, **kw)
+
+    monkeypatch.setattr(core.pipeline, "embed_files", embed_files)
+
+    def user_clicks_cancel(_chunk):
+        window.banner.cancel_button.click()
+        clicked.set()
+
     job = window.imports.import_paths([MINI])
-    job.chunk.connect(lambda _chunk: window.banner.cancel_button.click())  # the user clicks Cancel
+    job.chunk.connect(user_clicks_cancel)
     assert window.banner.isVisible()
     qtbot.waitUntil(lambda: not window.jobs, timeout=60_000)
     s = window.session
