@@ -150,16 +150,7 @@ class Project(ClassesLabelsSettings):
     def open(cls, path: os.PathLike | str) -> Project:
         """Open an existing project; ``ProjectError`` (naming the file) if it is not one, is
         from a newer FewLens, or cannot be read or written."""
-        path = Path(norm_abs(path))
-        lock = check_header(path)
-        proj = cls(path, _OPEN_TOKEN)
-        proj._lock = lock
-        try:
-            validate_and_migrate(proj)
-        except BaseException:
-            proj.close()
-            raise
-        return proj
+        return cls._open(path, read_only=False)
 
     def _connect(self) -> sqlite3.Connection:
         p = os.fspath(self.path)
@@ -199,11 +190,15 @@ class Project(ClassesLabelsSettings):
     def open_read_only(cls, path: os.PathLike | str) -> Project:
         """Open without ever writing (a file on a read-only disk, someone else's folder): views
         work, every change raises a ProjectError naming the file; Save As makes a writable copy."""
+        return cls._open(path, read_only=True)
+
+    @classmethod
+    def _open(cls, path: os.PathLike | str, read_only: bool) -> Project:
         path = Path(norm_abs(path))
-        lock = check_header(path, read_only_ok=True)
+        lock = check_header(path, read_only_ok=read_only)
         proj = cls(path, _OPEN_TOKEN)
         proj._lock = lock
-        proj.read_only = True
+        proj.read_only = read_only
         try:
             validate_and_migrate(proj)
         except BaseException:
