@@ -39,8 +39,9 @@ def _wait(app, cond, timeout: float = 120.0) -> None:
 def _settled(window) -> bool:
     s = window.session
     t = window.thumbs
+    ev = window.evaluation.service  # the status bar's accuracy estimate, not "Estimating…"
     return (not window.jobs and s.pending_embeddings == 0 and s.predictions_current
-            and not t._queue and t._active == 0)
+            and not t._queue and t._active == 0 and (ev is None or not (ev.running or ev.stale)))
 
 
 def _pause(app, seconds: float) -> None:
