@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,10 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from core.live_model import UNLABELED  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
-from app.session import ProjectSession  # noqa: E402
 from core.methods import get_method  # noqa: E402
-from core.project import Project  # noqa: E402
+from app_helpers import idle, imported_window  # noqa: E402
 
 MINI = Path(__file__).parents[1] / "data" / "clothing_mini"
-
-
-def idle(w: MainWindow) -> bool:
-    s = w.session
-    return not w.jobs and s.pending_embeddings == 0 and s.predictions_current
 
 
 def estimate_in(w: MainWindow) -> bool:
@@ -35,18 +28,7 @@ def estimate_in(w: MainWindow) -> bool:
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     """clothing_mini imported with its folder names as labels, then 2 of 6 per class unlabeled."""
-    monkeypatch.setenv("FEWLENS_DATA_DIR", str(tmp_path / "data"))
-    photos = tmp_path / "photos"
-    shutil.copytree(MINI, photos)
-    path = tmp_path / "p.fewlens"
-    Project.create(path).close()
-    w = MainWindow(ProjectSession(Project.open(path)))
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.imports.ask_use_subfolders = lambda names: True
-    w.imports.import_paths([photos])
-    qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
+    w = imported_window(qtbot, tmp_path, monkeypatch)
     s = w.session
     drop = [int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[4:]]
     s.set_labels(drop, None)

@@ -12,35 +12,18 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from app import file_dialogs  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from app.session import ProjectSession  # noqa: E402
 from core.fitting import UNLABELED  # noqa: E402
 from core.images import find_images  # noqa: E402
-from core.project import Project  # noqa: E402
 from core.recognizer import Recognizer  # noqa: E402
+from app_helpers import idle, imported_window  # noqa: E402
 
 MINI = Path(__file__).parents[1] / "data" / "clothing_mini"
-
-
-def idle(w: MainWindow) -> bool:
-    s = w.session
-    return not w.jobs and s.pending_embeddings == 0 and s.predictions_current
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     """clothing_mini with its folder names as labels, 2 of 6 per class kept labeled."""
-    monkeypatch.setenv("FEWLENS_DATA_DIR", str(tmp_path / "data"))
-    photos = tmp_path / "photos"
-    shutil.copytree(MINI, photos)
-    path = tmp_path / "p.fewlens"
-    Project.create(path).close()
-    w = MainWindow(ProjectSession(Project.open(path)))
-    qtbot.addWidget(w)
-    w.show()
-    w.imports.ask_use_subfolders = lambda names: True
-    w.imports.import_paths([photos])
-    qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
+    w = imported_window(qtbot, tmp_path, monkeypatch)
     s = w.session
     keep = {int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[:2]}
     s.set_labels([int(i) for i in s.ids if int(i) not in keep], None)

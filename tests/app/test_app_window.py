@@ -4,7 +4,6 @@ Try it, the sample project and the `fewlens gui` command."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,37 +20,21 @@ from app.sample_project import LABELED_PER_CLASS, ensure_sample_project, sample_
 from app.session import ProjectSession  # noqa: E402
 from core.live_model import UNLABELED  # noqa: E402
 from core.project import Project  # noqa: E402
+from app_helpers import idle, imported_window  # noqa: E402
 
 MINI = Path(__file__).parents[1] / "data" / "clothing_mini"
-
-
-def idle(window: MainWindow) -> bool:
-    s = window.session
-    return not window.jobs and s.pending_embeddings == 0 and s.predictions_current
 
 
 @pytest.fixture
 def labeled_window(qtbot, tmp_path, monkeypatch):
     """clothing_mini imported with its folder names as labels, then 4 of 6 per class unlabeled."""
-    monkeypatch.setenv("FEWLENS_DATA_DIR", str(tmp_path / "data"))
-    photos = tmp_path / "photos"
-    shutil.copytree(MINI, photos)
-    path = tmp_path / "p.fewlens"
-    Project.create(path).close()
-    window = MainWindow(ProjectSession(Project.open(path)))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    window.imports.ask_use_subfolders = lambda names: True
-    window.imports.import_paths([photos])
-    qtbot.waitUntil(lambda: len(window.session) == 18 and idle(window), timeout=60_000)
+    window = imported_window(qtbot, tmp_path, monkeypatch)
     s = window.session
     assert sorted(c.name for c in s.classes) == ["Hat", "Pants", "Shoes"] and s.labeled_count == 18
     keep = {int(s.ids[r]) for c in s.classes for r in np.flatnonzero(s.labels == c.id)[:2]}
     s.set_labels([int(i) for i in s.ids if int(i) not in keep], None)
     s.set_threshold(0.0)  # a manual threshold: no prediction is "unknown" here
     qtbot.waitUntil(lambda: idle(window), timeout=20_000)
-    window.photos = photos
     yield window
     window.close()
 
