@@ -36,8 +36,9 @@ METADATA_KEY = "fewlens"
 # largest activations it has seen and builds one memory plan per input shape: MobileNetV2 at
 # batch 32 holds ~380 MB, at 16 ~200 MB, and a stream of mixed short batches grew a 100,000-file
 # run from 340 to 660 MB.  One fixed shape (short runs are padded) keeps the arena flat (431 MB).
-# The price: ~20 % more CPU per image than batch 32 in an interleaved A/B on the loaded 2-core
-# build machine (BENCHMARKS.md, batch section) -- memory bought with speed, on purpose.
+# No speed is lost: on a quiet 2-core machine chunks of 16 ran 183 img/s vs 157 for 32 end to end
+# (bench/ab_batch_cli.py, 400 files, 3 interleaved rounds); an earlier A/B under load 7 had 16
+# ~20 % slower (BENCHMARKS.md, batch section).
 ORT_CHUNK = 16
 
 
