@@ -110,7 +110,7 @@ class ModelPickers:
 
     # ================================================================== toolbar settings
     def _fill_methods(self, current: str | None) -> None:
-        fill_grouped(self.w.method_combo, method_choices(method_names(embedding_level_only=True)), current,
+        fill_grouped(self.w.method_combo, method_choices(method_names(embedding_level_only=True), current=current), current,
                      self.w._show_all["method"])
 
     def _toggle_show_all(self, which: str) -> None:

@@ -70,20 +70,27 @@ def quality_text(q: dict) -> str:
             f"{q['lake_error_pct']:.1f} % wrong ({q.get('errors', '?')}/{q.get('queries', '?')}{ci}).")
 
 
-def method_choices(names: list[str], quality=None) -> list[Choice]:
+def method_choices(names: list[str], quality=None, current: str | None = None) -> list[Choice]:
     """Picker entries in display order; a method whose shipped model measured worse than
-    ``MAX_SHIPPED_LAKE_ERROR_PCT`` is left out, the others' tooltips carry the measured score."""
+    ``MAX_SHIPPED_LAKE_ERROR_PCT`` is left out, the others' tooltips carry the measured score.
+    ``current`` (the project's method) is always listed: a project made with a method that is no
+    longer offered keeps it, marked, instead of silently switching to another."""
     order = list(METHODS)
     names = sorted(names, key=lambda n: (n != DEFAULT_METHOD, order.index(n) if n in order else len(order), n))
     out = []
     for name in names:
         title, group, text, advanced = METHODS.get(name, (name, "Research methods", "A registered method.", True))
         q = (quality or method_quality)(name)
+        detail = quality_text(q) if q else ""
         if q is not None and float(q.get("lake_error_pct", 100.0)) > MAX_SHIPPED_LAKE_ERROR_PCT:
-            continue
+            if name != current:
+                continue
+            title += " (not recommended)"
+            detail += (f" Above the {MAX_SHIPPED_LAKE_ERROR_PCT:.0f} % this app accepts: no longer offered for"
+                       " new projects; this project keeps it until you pick another.")
         if name == DEFAULT_METHOD:
             title += " (default)"
-        out.append(Choice(name, title, group, text, advanced, detail=quality_text(q) if q else ""))
+        out.append(Choice(name, title, group, text, advanced, detail=detail))
     return out
 
 

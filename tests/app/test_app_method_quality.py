@@ -67,3 +67,22 @@ def test_a_re_exported_model_loses_its_old_score(qtbot, tmp_path, shipped):
     combo.setCurrentIndex(combo.findData(TOGGLE))
     assert "siamese" in _values(combo)
     w.close()
+
+
+def test_a_project_made_with_a_method_no_longer_offered_keeps_it(qtbot, tmp_path, shipped):
+    project = Project.create(tmp_path / "p.fewlens")
+    project.set_setting("method", "siamese")  # chosen before its shipped model was measured bad
+    session = ProjectSession(project)
+    w = MainWindow(session)
+    qtbot.addWidget(w)
+    w.show()
+    combo = w.method_combo
+    assert combo.currentData() == "siamese" and session.method == "siamese"
+    assert "not recommended" in combo.currentText()
+    assert "no longer offered" in combo.itemData(combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    # once the user picks another, the bad one is gone from the list
+    combo.setCurrentIndex(combo.findData("protonet"))
+    assert session.method == "protonet"
+    combo.setCurrentIndex(combo.findData(TOGGLE))
+    assert "siamese" not in _values(combo)
+    w.close()
