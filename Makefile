@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Test runs keep exported ONNX models / embeddings out of the user's cache.
 export FEWLENS_CACHE_DIR ?= $(CURDIR)/.cache/fewlens
 
-.PHONY: run test venv screenshots bundle bundle-build clean
+.PHONY: run test venv screenshots bundle bundle-build bundle-pyinstaller bundle-check clean
 
 venv: $(STAMP)
 
@@ -37,8 +37,13 @@ BUNDLE_HOME := build/self-test-home
 bundle: $(BUNDLE_VENV)/.installed
 	$(MAKE) bundle-build
 
-bundle-build:
+bundle-build: bundle-pyinstaller bundle-check
+
+# The two halves of bundle-build, so that CI can run PyInstaller beside the tests (.ci/run).
+bundle-pyinstaller:
 	FEWLENS_BUNDLE=$(BUNDLE) $(BUNDLE_BIN)/pyinstaller --noconfirm packaging/fewlens.spec
+
+bundle-check:
 	rm -rf $(BUNDLE_HOME)
 	env -u PYTHONPATH FEWLENS_CACHE_DIR=$(CURDIR)/$(BUNDLE_HOME)/cache FEWLENS_CONFIG_DIR=$(CURDIR)/$(BUNDLE_HOME)/config \
 	    FEWLENS_DATA_DIR=$(CURDIR)/$(BUNDLE_HOME)/data dist/fewlens-$(BUNDLE)/fewlens --self-test

@@ -185,6 +185,10 @@ class ModelPickers:
         # worker the first time the user opens the selector; until then it shows the current one.
         self.w._backbone_titles: dict[str, str] = {}
         self.w._backbones_job: BackboneListJob | None = None
+        # A fixed width that fits the titles: the lazily filled list must not resize the toolbar
+        # (nor cut the current name to "MobileNe", as the one-entry first fill did).
+        self.w.backbone_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.w.backbone_combo.setMinimumContentsLength(24)
         self.w.backbone_combo.popupRequested.connect(self._load_backbones)
         self.w.backbone_combo.currentIndexChanged.connect(self._backbone_picked)
         tb.addWidget(self.w.backbone_combo)
