@@ -174,3 +174,36 @@ def test_fewlens_eval_runs_the_auto_choice_per_episode(capsys, data_dir):
     eps = sample_episodes(ds.labels, 3, 2, 3, 10, seed=0)
     direct = evaluate(feats, eps, lambda: get_method("auto"))
     assert auto["accuracy_pct"] == pytest.approx(round(direct.accuracy, 3))
+
+
+def _cv_result(labels, right):
+    """A held-out result whose predictions are right exactly where ``right`` says (2 classes)."""
+    from core.evaluation.crossval import CrossValResult
+
+    labels = np.asarray(labels)
+    probs = np.zeros((len(labels), 2), np.float32)
+    pred = np.where(right, labels, 1 - labels)
+    probs[np.arange(len(labels)), pred] = 0.9
+    probs[np.arange(len(labels)), 1 - pred] = 0.1
+    return CrossValResult(np.array([0, 1]), labels, np.ones(len(labels), bool), probs, "leave-one-out")
+
+
+@pytest.mark.parametrize("only_soft, only_proto, expected", [(6, 4, "protonet"), (8, 1, "softkmeans"), (3, 3, "protonet")])
+def test_choice_keeps_the_pool_only_when_it_clearly_helped(monkeypatch, only_soft, only_proto, expected):
+    """Of the held-out labels the two methods disagree on, softkmeans must win by more than
+    one standard deviation of the count (sign test, z = 1): a 6-4 split is noise."""
+    import core.evaluation.choice as choice
+
+    n = 30
+    labels = np.arange(n) % 2
+    both = np.zeros(n, bool)
+    both[: n - only_soft - only_proto - 5] = True  # right for both; the last 5 wrong for both
+    soft, proto = both.copy(), both.copy()
+    start = n - only_soft - only_proto - 5
+    soft[start:start + only_soft] = True
+    proto[start + only_soft:start + only_soft + only_proto] = True
+    outcome = {"softkmeans": _cv_result(labels, soft), "protonet": _cv_result(labels, proto)}
+    calls = iter(outcome[name] for name, _, _ in choice.CANDIDATES)
+    monkeypatch.setattr(choice, "cross_validate", lambda *a, **k: next(calls))
+    ch = choice.choose_model(np.zeros((n, 4), np.float32), labels, np.zeros((5, 4), np.float32))
+    assert ch.method == expected
