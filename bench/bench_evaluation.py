@@ -267,11 +267,13 @@ def render() -> None:
         worst = min((rows[("pbc_blood_cells", k, "auto")]["acc"] - rows[("pbc_blood_cells", k, "protonet")]["acc"], k)
                     for k in (1, 2, 3, 4, 5) if ("pbc_blood_cells", k, "auto") in rows)
         verdict = "met" if c_ok and worst[0] >= -1 else "NOT met"
+        from core.methods import DEFAULT_METHOD as default_method
         L += ["", f"Rule for making `auto` the default (clothing17 within 1 point of `softkmeans` at 1 and 5 shots: "
               f"{'yes' if c_ok else 'no'}; far domain never more than 1 point below `protonet`: worst "
               f"{worst[0]:+.1f} at {worst[1]} shots): **{verdict}**"
               + (", so the default stays `softkmeans` and `auto` is an option (*Auto* in the method box, "
-                 "`--method auto`)." if verdict != "met" else ".")]
+                 "`--method auto`)." if verdict != "met" else f": the app's default is `{default_method}`"
+                 + ("." if default_method == "auto" else " (below: what keeps `auto` from being the default)."))]
         L.append("")
     u = data.get("user")
     if u:
