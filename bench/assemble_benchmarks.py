@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Issue order: engine (speed, ingest, accuracy per backbone), meta-learning, accuracy push, app, store.
-ORDER = ["embedding", "ingest", "core_eval", "meta", "meta_methods", "accuracy", "gui", "project", "evaluation", "evaluation_auto_guard",
+ORDER = ["embedding", "ingest", "core_eval", "meta", "meta_methods", "accuracy", "gui", "project", "evaluation", "evaluation_suggestions", "evaluation_auto_guard",
          "batch", "batch_before", "calibration", "readapt", "camera", "backbones", "reliability", "bundle"]
 
 HEADER = """# FewLens benchmarks

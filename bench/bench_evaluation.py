@@ -52,7 +52,8 @@ def store(section: str, value) -> None:
 
 def machine() -> str:
     load1, load5, _ = os.getloadavg()
-    return f"{os.cpu_count()} cores, load average {load1:.1f} / {load5:.1f} (shared with other engineers' jobs)"
+    busy = " (other jobs ran beside it)" if max(load1, load5) > (os.cpu_count() or 1) else ""
+    return f"{os.cpu_count()} cores, load average {load1:.1f} / {load5:.1f}{busy}"
 
 
 # ----------------------------------------------------------------------------------- default choice

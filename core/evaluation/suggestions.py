@@ -4,14 +4,14 @@ Sorting by lowest confidence alone hands the user ten near-duplicates of the sam
 photo, and never shows a class nobody has labeled (a photo of it is simply "unsure", or worse,
 confidently wrong).  The batch is built greedily, one image at a time, maximising
 
-    value(i) = gap(i) * (UNCERTAINTY_FLOOR + uncertainty(i)) * typicality(i)
+    value(i) = gap(i) * (UNCERTAINTY_FLOOR + uncertainty(i)) * typicality(i) ** 3
 
 - gap: cosine distance to the nearest labeled image *or image already in the batch*, so a
   picked image makes its near-duplicates worthless (diversity), and images far from every
   labeled one (likely a class not created yet) rank high (coverage);
 - uncertainty: 1 - (p1 - p2), the margin between the two best classes (1 when there is no model);
-- typicality: mean similarity to the nearest neighbours, so the batch prefers a representative
-  photo of a cluster over an outlier nobody can label.
+- typicality: mean similarity to the nearest neighbours (cubed), so the batch prefers a
+  representative photo of a cluster over an outlier nobody can label.
 
 Features are centered on the project mean and L2-normalised (as softkmeans does), so cosine
 distances measure differences between this project's photos, not the ImageNet offset they share.
@@ -27,6 +27,11 @@ import numpy as np
 MAX_CANDIDATES = 4000
 NEIGHBOURS = 10
 UNCERTAINTY_FLOOR = 0.25
+#: typicality**3: strongly prefer images in dense regions.  On blood cells (classes that do not form
+#: clean clusters) the plain product picked outliers; cubed, the simulated user reached random's
+#: 5-per-class accuracy with 50 % fewer labels instead of 25 % (Omniglot held out: 31 % vs 2 %),
+#: clothing17 35 % fewer instead of 41 % (BENCHMARKS.md, "Simulated user").
+TYPICALITY_POWER = 3.0
 
 
 @dataclass
@@ -86,7 +91,7 @@ def suggest_labels(emb: np.ndarray, labeled: np.ndarray, probs: np.ndarray | Non
     else:
         unc = np.ones(len(cand))
     gap = np.maximum(gap, 0.0)
-    weight = (UNCERTAINTY_FLOOR + unc) * typical
+    weight = (UNCERTAINTY_FLOOR + unc) * typical ** TYPICALITY_POWER
     picked: list[int] = []
     gap_at_pick: list[float] = []
     g = gap.copy()
