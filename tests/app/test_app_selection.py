@@ -6,8 +6,6 @@ must be in the selection (or both empty), and a number key must label exactly th
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -16,36 +14,19 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from app.session import ProjectSession  # noqa: E402
+from app_helpers import idle, imported_window  # noqa: E402
 from app.widgets.gallery import GalleryFilter  # noqa: E402
 from core.live_model import UNLABELED  # noqa: E402
-from core.project import Project  # noqa: E402
 
-MINI = Path(__file__).parents[1] / "data" / "clothing_mini"
 C = Qt.KeyboardModifier.ControlModifier
 S = Qt.KeyboardModifier.ShiftModifier
 N = Qt.KeyboardModifier.NoModifier
 
 
-def idle(window: MainWindow) -> bool:
-    s = window.session
-    return not window.jobs and s.pending_embeddings == 0 and s.predictions_current
-
-
 @pytest.fixture
-def window(qtbot, tmp_path):
-    photos = tmp_path / "photos"
-    shutil.copytree(MINI, photos)
-    path = tmp_path / "p.fewlens"
-    Project.create(path).close()
-    w = MainWindow(ProjectSession(Project.open(path)))
-    qtbot.addWidget(w)
+def window(qtbot, tmp_path, monkeypatch):
+    w = imported_window(qtbot, tmp_path, monkeypatch)
     w.resize(1100, 700)
-    w.show()
-    qtbot.waitExposed(w)
-    w.imports.ask_use_subfolders = lambda names: True
-    w.imports.import_paths([photos])
-    qtbot.waitUntil(lambda: len(w.session) == 18 and idle(w), timeout=60_000)
     w.session.set_labels([int(i) for i in w.session.ids], None)  # all unlabeled, 3 classes exist
     qtbot.waitUntil(lambda: idle(w), timeout=20_000)
     w.set_filter(GalleryFilter("all"))
