@@ -6,7 +6,6 @@ must be in the selection (or both empty), and a number key must label exactly th
 
 from __future__ import annotations
 
-
 import pytest
 
 pytest.importorskip("pytestqt")
