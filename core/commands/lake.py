@@ -4,7 +4,8 @@ Prints the error over the 400 queries and per run.  ``--backbone`` names bundled
 Conv-4 models (``omniglot_conv4_<method>``) or checkpoint files; several, comma-separated, form an
 ensemble.  ``--method`` is a meta-trained learner's own head when it matches the checkpoint's
 method (``native``: each checkpoint's own), otherwise any ``core.methods`` method run on the Conv-4
-embeddings.  Without ``--backbone``, ProtoNet scoring uses the ensemble of every bundled ProtoNet.
+embeddings.  Without ``--backbone``, a method with bundled models uses the ensemble of all of them
+(``omniglot_conv4_<method>`` + ``omniglot_conv4_<method>_*``; ``native``: the ProtoNets).
 
 Inference is inductive (each test drawing scored on its own, as in the published baselines)
 unless ``--transductive``: then the 20 unlabeled test drawings of a run refine the ProtoNet
@@ -24,9 +25,8 @@ def register(sub) -> None:
     p.add_argument("--runs", required=True, metavar="PATH", help="all_runs.zip or its folder")
     p.add_argument("--backbone", default=None,
                    help="bundled id or checkpoint path; comma-separated for an ensemble (probabilities averaged). "
-                        "Default: for protonet/native the ensemble of every bundled ProtoNet "
-                        "(omniglot_conv4_protonet + omniglot_conv4_protonet_*), else the bundled model of "
-                        "--method, else the ProtoNet one")
+                        "Default: the ensemble of --method's bundled models (omniglot_conv4_<method> + "
+                        "omniglot_conv4_<method>_*; native: the ProtoNets), else the single ProtoNet")
     p.add_argument("--method", default="protonet",
                    help="protonet/siamese/relation/maml (a checkpoint's own head), native (each ensemble member's "
                         "own head) or any fewlens method name applied to the Conv-4 embeddings")
@@ -47,8 +47,9 @@ def register(sub) -> None:
                         "for Lake-shaped runs where every class has a test drawing; use --tr-temperature 1 "
                         "--tr-weight 0.5 when some classes may have none)")
     p.add_argument("--record", action="store_true",
-                   help="store the inductive Lake error and its 95 %% interval in the model's JSON sidecar (one "
-                        "--backbone, its own head): what the app's method picker shows")
+                   help="store the inductive Lake error and its 95 %% interval in the model's JSON sidecar (own head): "
+                        "one model under 'measured' (what the app's method picker shows), an ensemble under "
+                        "'measured_ensemble' of its first member")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -78,16 +79,17 @@ def transductive_from_args(args):
 def default_backbone(method: str, bundled: dict) -> str:
     """The bundled model(s) ``--method`` uses when ``--backbone`` is not given.
 
-    ProtoNet (and ``native``) default to the ensemble of every bundled ProtoNet
-    (``omniglot_conv4_protonet`` plus its independently trained ``omniglot_conv4_protonet_*``
-    siblings): on held-out Korean it beats the single model (bench/results/meta.md).  Other heads
-    use their own bundled model; embedding methods the single ProtoNet.
+    A method with a bundled model (``omniglot_conv4_<method>``) defaults to the ensemble of it and
+    its independently trained ``omniglot_conv4_<method>_*`` siblings (for ProtoNet the ensemble beat
+    the single model on held-out Korean, bench/results/meta.md); ``native`` to the ProtoNets;
+    embedding methods to the single ProtoNet.
     """
-    if method in ("protonet", "native"):
-        members = [k for k in bundled if k == "omniglot_conv4_protonet" or k.startswith("omniglot_conv4_protonet_")]
-        if members:
-            return ",".join(sorted(members, key=lambda k: (k != "omniglot_conv4_protonet", k)))
-    return f"omniglot_conv4_{method}" if f"omniglot_conv4_{method}" in bundled else "omniglot_conv4_protonet"
+    head = "protonet" if method == "native" else method
+    base = f"omniglot_conv4_{head}"
+    if base not in bundled:
+        return "omniglot_conv4_protonet"
+    members = [k for k in bundled if k == base or k.startswith(base + "_")]
+    return ",".join(sorted(members, key=lambda k: (k != base, k)))
 
 
 def build_scorers(backbone: str | None, method: str, tta: bool | str, transductive=None):
@@ -145,22 +147,33 @@ def run(args) -> int:
 
 
 def record(args, backbone: str, res: dict) -> None:
-    """Write the score into the scored checkpoint's sidecar (``measured``): inductive, own head,
-    default shift TTA only, so what the picker shows is the published-comparable number."""
+    """Write the score into the scored checkpoint's sidecar: inductive, own head, default shift TTA
+    only, so what the picker shows is the published-comparable number.  One model: ``measured``
+    (what the picker reads).  An ensemble: ``measured_ensemble`` in its first member's sidecar, with
+    every member's hash, so the single model's own score is never overwritten by the ensemble's."""
     import datetime
+    import hashlib
 
     from ..errors import FewLensError
     from ..meta.checkpoints import read_config, record_measurement, resolve_checkpoint
 
     names = [b for b in backbone.split(",") if b]
-    if len(names) != 1 or args.transductive or args.no_tta or args.tta != "shift":
-        raise FewLensError("--record scores one --backbone, inductively, with the default TTA")
-    path = resolve_checkpoint(names[0])
-    if args.method not in ("native", read_config(path).get("method")):
-        raise FewLensError(f"--record needs the checkpoint's own head (--method {read_config(path).get('method')})")
-    record_measurement(path, {
+    if not names or args.transductive or args.no_tta or args.tta != "shift":
+        raise FewLensError("--record scores inductively, with the default TTA")
+    paths = [resolve_checkpoint(n) for n in names]
+    for p in paths:
+        if args.method not in ("native", read_config(p).get("method")):
+            raise FewLensError(f"--record needs the checkpoint's own head (--method {read_config(p).get('method')})")
+    flag = f" --backbone {backbone}" if args.backbone else ""
+    measured = {
         "benchmark": "lake_one_shot_20way", "lake_error_pct": res["error_pct"], "errors": res["errors"],
         "queries": res["queries"], "lake_error_ci95_pct": res["error_ci95_pct"], "inference": "inductive, TTA shift",
         "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": f"fewlens omniglot-lake --runs all_runs.zip --backbone {names[0]} --method {args.method} --record",
-    })
+        "command": f"fewlens omniglot-lake --runs all_runs.zip{flag} --method {args.method} --record",
+    }
+    if len(paths) == 1:
+        record_measurement(paths[0], measured)
+        return
+    measured["members"] = names
+    measured["members_sha256"] = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    record_measurement(paths[0], measured, key="measured_ensemble")

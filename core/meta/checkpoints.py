@@ -116,9 +116,10 @@ def write_config_sidecar(path: str | os.PathLike, cfg: dict) -> Path:
     return side
 
 
-def record_measurement(path: str | os.PathLike, measured: dict) -> Path:
+def record_measurement(path: str | os.PathLike, measured: dict, key: str = "measured") -> Path:
     """Store a measured score (``fewlens omniglot-lake --record``) in the checkpoint's sidecar,
-    tied to the checkpoint's hash: re-exporting the weights drops it (see :func:`measured_quality`)."""
+    tied to the checkpoint's hash: re-exporting the weights drops it (see :func:`measured_quality`).
+    ``key``: ``measured_ensemble`` holds an ensemble's score led by this model, apart from its own."""
     side = config_sidecar(path)
     try:
         doc = json.loads(side.read_text())
@@ -127,7 +128,7 @@ def record_measurement(path: str | os.PathLike, measured: dict) -> Path:
     sha = _file_sha256(path)
     if doc.get("checkpoint_sha256") != sha or "config" not in doc:
         doc = {"checkpoint_sha256": sha, "config": load_checkpoint(path)["config"]}
-    doc["measured"] = measured
+    doc[key] = measured
     tmp = side.with_name(side.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
     os.replace(tmp, side)

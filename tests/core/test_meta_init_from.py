@@ -153,6 +153,23 @@ def test_lake_record_stores_the_score_with_its_interval(tmp_path, encoder, capsy
     assert "--record" in capsys.readouterr().err
 
 
+def test_lake_record_of_an_ensemble_keeps_the_single_models_score(tmp_path, encoder, capsys):
+    from test_meta_lake import _make_runs
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    for ck in (a, b):
+        shutil.copy(encoder, ck)
+    record_measurement(a, {"lake_error_pct": 9.5})
+    zp, _ = _make_runs(tmp_path, same_drawing=False)
+    assert main(["omniglot-lake", "--runs", str(zp), "--backbone", f"{a},{b}", "--json", "--record"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    doc = json.loads(a.with_suffix(".json").read_text())
+    assert doc["measured"] == {"lake_error_pct": 9.5} and measured_quality(a) == {"lake_error_pct": 9.5}
+    ens = doc["measured_ensemble"]
+    assert ens["lake_error_pct"] == res["error_pct"] and ens["members"] == [str(a), str(b)]
+    assert len(ens["members_sha256"]) == 2 and not b.with_suffix(".json").exists()  # only the first member's sidecar
+
+
 def test_record_measurement_survives_in_the_sidecar_config(tmp_path, encoder):
     ck = tmp_path / "m.pt"
     shutil.copy(encoder, ck)

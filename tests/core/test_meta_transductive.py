@@ -78,12 +78,18 @@ def test_lake_command_transductive_needs_a_protonet_head(tmp_path, tiny_checkpoi
     assert rc == 1 and "--method softkmeans" in capsys.readouterr().err
 
 
-def test_default_backbone_is_the_bundled_protonet_ensemble():
+def test_default_backbone_is_the_ensemble_of_the_methods_bundled_models():
     from core.commands.lake import default_backbone
 
     bundled = {k: None for k in ("omniglot_conv4_maml", "omniglot_conv4_protonet_s1", "omniglot_conv4_protonet",
-                                 "omniglot_conv4_relation")}
+                                 "omniglot_conv4_relation", "omniglot_conv4_siamese_s2", "omniglot_conv4_siamese",
+                                 "omniglot_conv4_siamese_s1")}
     assert default_backbone("protonet", bundled) == "omniglot_conv4_protonet,omniglot_conv4_protonet_s1"
     assert default_backbone("native", bundled) == "omniglot_conv4_protonet,omniglot_conv4_protonet_s1"
+    # the method's own model first, then its siblings in name order
+    assert default_backbone("siamese", bundled) == "omniglot_conv4_siamese,omniglot_conv4_siamese_s1,omniglot_conv4_siamese_s2"
     assert default_backbone("relation", bundled) == "omniglot_conv4_relation"
     assert default_backbone("linear_probe", bundled) == "omniglot_conv4_protonet"
+    # siblings without the method's own model are not a default: the single ProtoNet
+    assert default_backbone("siamese", {"omniglot_conv4_protonet": None, "omniglot_conv4_siamese_s1": None}) == \
+        "omniglot_conv4_protonet"
