@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
                     session.predictionsChanged, session.embeddingsChanged):
             sig.connect(self.status._schedule_status)
         session.predictionsChanged.connect(self.pickers._sync_threshold)
+        session.settingsChanged.connect(self.pickers.follow_session)
         session.featuresChanged.connect(self.status._schedule_status)
         self.adapter = BackboneAdapter(session, self._start, self.adaptation._adapt_blocked, self)
         self.evaluation.set_session(session)

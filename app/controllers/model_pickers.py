@@ -92,6 +92,17 @@ class ModelPickers:
         self.w.act_adapt.blockSignals(False)
         self._sync_threshold()
 
+    def follow_session(self) -> None:
+        """Keep the pickers on the session's method and backbone when something other than the
+        pickers changed them (code, the evaluation view, a script), without refilling them on
+        every setting change the pickers made themselves."""
+        s = self.w.session
+        if s is None:
+            return
+        backbone_off = getattr(self.w.backbone_combo, "loaded", False) and self.w.backbone_combo.currentData() != s.backbone
+        if self.w.method_combo.currentData() != s.method or backbone_off:
+            self._sync_toolbar()
+
     def _sync_threshold(self, *_args) -> None:
         """Show the threshold in use (in Auto mode it follows every refit)."""
         s = self.w.session

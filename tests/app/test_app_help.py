@@ -63,6 +63,17 @@ def test_method_picker_groups_and_hides_research_methods_until_show_all(qtbot, w
     assert window.session.method == "relation"
 
 
+def test_method_picker_follows_a_method_set_elsewhere(qtbot, window):
+    combo = window.method_combo
+    assert combo.currentData() == window.session.method == "softkmeans"
+    window.session.set_method("protonet")  # not through the picker (the evaluation view, a script)
+    assert combo.currentData() == "protonet"
+    window.session.set_method("relation")  # a research method, hidden until "Show all": listed for this project
+    assert combo.currentData() == "relation"
+    combo.setCurrentIndex(combo.findData("softkmeans"))  # and picking in the combo still sets it
+    assert window.session.method == "softkmeans"
+
+
 def test_backbone_picker_puts_omniglot_models_behind_show_all(qtbot, window):
     from app.jobs import BackboneListJob
 
