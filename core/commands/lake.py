@@ -152,10 +152,9 @@ def record(args, backbone: str, res: dict) -> None:
     (what the picker reads).  An ensemble: ``measured_ensemble`` in its first member's sidecar, with
     every member's hash, so the single model's own score is never overwritten by the ensemble's."""
     import datetime
-    import hashlib
 
     from ..errors import FewLensError
-    from ..meta.checkpoints import read_config, record_measurement, resolve_checkpoint
+    from ..meta.checkpoints import _file_sha256, read_config, record_measurement, resolve_checkpoint
 
     names = [b for b in backbone.split(",") if b]
     if not names or args.transductive or args.no_tta or args.tta != "shift":
@@ -175,5 +174,5 @@ def record(args, backbone: str, res: dict) -> None:
         record_measurement(paths[0], measured)
         return
     measured["members"] = names
-    measured["members_sha256"] = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    measured["members_sha256"] = [_file_sha256(p) for p in paths]
     record_measurement(paths[0], measured, key="measured_ensemble")
