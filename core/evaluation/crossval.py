@@ -120,16 +120,24 @@ def cross_validate(make: MethodFactory, support: np.ndarray, labels, unlabeled: 
     probs = np.zeros((n, len(classes)), np.float32)
     scored = np.zeros(n, bool)
     groups, how = fold_assignment(labels, folds, seed)
+    context = None
     for held in groups:
         if cancel is not None and cancel():
             raise Cancelled()
         keep = np.ones(n, bool)
         keep[held] = False
         method = make()
-        pool = None
-        if getattr(method, "uses_unlabeled", False):
-            pool = support[held] if unlabeled is None or not len(unlabeled) else np.concatenate([unlabeled, support[held]])
-        method.process_support_set(support[keep], labels[keep], unlabeled=pool)
+        if hasattr(method, "fold_context"):
+            # a transductive method shares its pool sample and feature transform across folds:
+            # a 10,000-image pool is then sampled and transformed once, not once per label
+            if context is None:
+                context = method.fold_context(support, unlabeled, max(len(g) for g in groups))
+            method.fit_fold(context, labels, keep, held)
+        else:
+            pool = None
+            if getattr(method, "uses_unlabeled", False):
+                pool = support[held] if unlabeled is None or not len(unlabeled) else np.concatenate([unlabeled, support[held]])
+            method.process_support_set(support[keep], labels[keep], unlabeled=pool)
         p = np.asarray(method.predict_proba(support[held]), np.float32)
         cols = np.searchsorted(classes, np.asarray(method.classes_))
         probs[np.ix_(held, cols)] = p

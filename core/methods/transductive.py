@@ -93,6 +93,34 @@ class SoftKMeansProtoNet(FewShotMethod):
     def _fit(self, x, y, unlabeled):
         pool = self._sample_pool(unlabeled)
         s, u = self.transform.fit_transform(x, pool)
+        self._refine(s, y, u)
+
+    # --- cross-validation: what every fold shares (core.evaluation.crossval) --------------------
+    def fold_context(self, support: np.ndarray, unlabeled: np.ndarray | None, held_max: int):
+        """Each fold moves its held-out images from the support set into the pool, so support +
+        pool is the same set of images in every fold: the pool sample and the feature transform
+        (whose mean is taken over exactly that set) are computed once here, not once per fold.
+        The sample leaves room for the held-out images, so no fold resamples."""
+        pool = unlabeled if unlabeled is not None and len(unlabeled) else None
+        room = max(self.max_unlabeled - held_max, 0)
+        if pool is not None and len(pool) > room:
+            pick = np.random.default_rng(self.seed).choice(len(pool), room, replace=False)
+            pool = pool[np.sort(pick)] if room else None
+        transform = FeatureTransform(beta=self.transform.beta, center=self.transform.center)
+        s, u = transform.fit_transform(np.asarray(support, np.float32), pool)
+        return transform, s, u
+
+    def fit_fold(self, context, labels: np.ndarray, keep: np.ndarray, held: np.ndarray) -> "SoftKMeansProtoNet":
+        """Fit on the ``keep`` rows with the ``held`` rows joining the pool (what
+        process_support_set would do with that split), from a fold_context."""
+        transform, s, u = context
+        self.transform = transform  # already fitted: every fold has the same mean
+        self.classes_, y = np.unique(np.asarray(labels)[keep], return_inverse=True)
+        self._refine(s[keep], y.astype(np.int64), s[held] if u is None else np.concatenate([u, s[held]]))
+        return self
+
+    def _refine(self, s: np.ndarray, y: np.ndarray, u: np.ndarray | None) -> None:
+        """Soft k-means from the labeled means, on already transformed features."""
         c = len(self.classes_)
         onehot = np.zeros((len(y), c), np.float32)
         onehot[np.arange(len(y)), y] = 1.0

@@ -55,6 +55,27 @@ def test_estimate_equals_brute_force_leave_one_out(method):
     assert ev.headline() == f"Estimated accuracy {100 * acc:.0f} % ± {100 * ev.ci95:.0f}, from 13 labels"
 
 
+@pytest.mark.parametrize("folds", [None, 3])
+def test_a_pool_above_the_sample_size_is_cross_validated_like_separate_fits(folds):
+    """The folds share one pool sample and feature transform (speed); each fold must still
+    predict what a separate fit on that split, with that sample plus its held-out images, does."""
+    from core.evaluation.crossval import fold_assignment
+
+    x, y = clusters(spread=2.0, seed=8)
+    unl = clusters(per_class=50, spread=2.0, seed=8)[0]  # 200 unlabeled, sampled down to fit in 30
+    make = lambda: get_method("softkmeans", max_unlabeled=30)
+    cv = cross_validate(make, x, y, unl, folds=folds)
+    groups, _ = fold_assignment(y, folds)
+    room = 30 - max(len(g) for g in groups)
+    sample = unl[np.sort(np.random.default_rng(0).choice(len(unl), room, replace=False))]
+    for held in groups:
+        keep = np.ones(len(y), bool)
+        keep[held] = False
+        m = make().process_support_set(x[keep], y[keep], unlabeled=np.concatenate([sample, x[held]]))
+        np.testing.assert_allclose(cv.probs[held], m.predict_proba(x[held]), atol=1e-5)
+    assert cv.scored.all()
+
+
 def test_confusion_matrix_and_per_class_table_agree_with_the_predictions():
     x, y = clusters(spread=1.2, seed=5)
     cv = cross_validate(lambda: get_method("protonet"), x, y)
