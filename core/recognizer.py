@@ -184,6 +184,7 @@ class Recognizer:
             "fewlens_version": p.get("fewlens_version", __version__),
             "exported_at": exported_at or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "labels_per_class": dict(p.get("labels_per_class", {})),
+            **({"chosen": dict(p["chosen"])} if p.get("chosen") else {}),
         }
 
     # ------------------------------------------------------------------ files

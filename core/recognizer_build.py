@@ -266,19 +266,29 @@ def _build(source, *, backbone: str | None = None, method: str | None = None, ad
         threshold = float(est) if est is not None else 0.0
     counts = np.bincount(y, minlength=len(ls.classes))
     provenance = _provenance(spec, method_name, adapted, {c.name: int(n) for c, n in zip(ls.classes, counts)},
-                             len(pool), ls.source)
+                             len(pool), ls.source, fitted)
     contract = InputContract(spec.input_size, spec.resize_size, tuple(spec.mean), tuple(spec.std))
     return Recognizer(list(ls.classes), head, contract, float(threshold), provenance,
                       adapted if adapted is not None else embedder, spec=spec, method=fitted, adapted=adapted,
                       extra={"errors": errors, "features": features, "device_label": embedder.device_label})
 
 
-def _provenance(spec, method_name: str, adapted, labels_per_class: dict, n_pool: int, source) -> dict:
+def _chosen(fitted) -> dict | None:
+    """What ``auto`` chose for these labels (core.evaluation.choice.ModelChoice), for the model's metadata."""
+    ch = getattr(fitted, "choice", None) or getattr(getattr(fitted, "method", None), "choice", None)
+    if ch is None:
+        return None
+    return {"method": ch.method, "title": ch.title, "reason": ch.reason, "message": ch.message(),
+            "temperature_power": float(ch.temperature_power),
+            "heldout_accuracy": {k: float(v) for k, v in ch.scores.items()}, "heldout_labels": int(ch.n_scored)}
+
+
+def _provenance(spec, method_name: str, adapted, labels_per_class: dict, n_pool: int, source, fitted=None) -> dict:
     import datetime
 
     from . import __version__
 
-    return {
+    out = {
         "backbone": {"id": spec.id, "title": spec.title, "license": spec.license, "source": spec.source},
         "method": method_name,
         "adapted": adapted is not None,
@@ -289,6 +299,10 @@ def _provenance(spec, method_name: str, adapted, labels_per_class: dict, n_pool:
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "source": str(source),
     }
+    chosen = _chosen(fitted)
+    if chosen is not None:
+        out["chosen"] = chosen
+    return out
 
 
 def recognizer_from_rows(method_name: str, emb: np.ndarray, have: np.ndarray, labels: np.ndarray, classes,
@@ -319,7 +333,7 @@ def recognizer_from_rows(method_name: str, emb: np.ndarray, have: np.ndarray, la
     n_pool = int(((labels == UNLABELED) & have[:n]).sum())
     contract = InputContract(spec.input_size, spec.resize_size, tuple(spec.mean), tuple(spec.std))
     return Recognizer(rclasses, head, contract, float(threshold),
-                      _provenance(spec, method_name, adapted, counts, n_pool, source or "project"),
+                      _provenance(spec, method_name, adapted, counts, n_pool, source or "project", fitted),
                       featurizer, spec=spec, method=fitted, adapted=adapted,
                       extra={"class_ids": ids, "not_exportable": reason})
 

@@ -33,12 +33,12 @@ class Choice:
 RECOMMENDED = "Recommended"
 METHODS: dict[str, tuple[str, str, str, bool]] = {
     # name: (title, group, one line of plain help, advanced)
+    "auto": ("Auto (chosen from your labels)", RECOMMENDED,
+             "Your labels choose between the two prototype methods (each label held out in turn).", False),
     "softkmeans": ("Prototypes + unlabeled", RECOMMENDED,
                    "Compares each image with the average of each class, refined with your unlabeled images.", False),
     "protonet": ("Prototypes", RECOMMENDED,
                  "Compares each image with the average of each class's labeled images.", False),
-    "auto": ("Auto (chosen from your labels)", RECOMMENDED,
-             "Your labels choose between the two prototype methods (each label held out in turn).", False),
     "linear_probe": ("Linear classifier", "Research methods",
                      "Trains a linear classifier on the features; needs more labels to beat prototypes.", True),
     "maml": ("MAML head", "Research methods",

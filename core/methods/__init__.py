@@ -18,7 +18,7 @@ METHODS: dict[str, str] = {
     "auto": "core.methods.auto:AutoMethod",
 }
 
-DEFAULT_METHOD = "softkmeans"
+DEFAULT_METHOD = "auto"
 
 
 # Methods that learn from pixels rather than cached embeddings (fine-tuning the backbone): minutes

@@ -39,7 +39,26 @@ def session(tmp_path, qtbot):
 
 
 def test_shown_confidence_is_the_calibrated_one(session):
+    """The default ``auto``: the temperature it fitted on the held-out labels (its own cross-validation)."""
+    from core.evaluation.choice import apply_power, choose_model
+
     s = session
+    assert s.method == "auto" and s.pred.chosen is not None
+    lab = s.labels != UNLABELED
+    pool = s.emb.data[~lab]
+    expected = choose_model(s.emb.data[lab], s.labels[lab], pool)
+    t = s.pred.chosen.temperature_power
+    assert s.pred.chosen.method == expected.method and t == pytest.approx(expected.temperature_power)
+    assert t != pytest.approx(1.0, abs=0.05)  # this project moves it: the test can tell
+    assert s.pred.confidence_factor == 1.0  # no second calibration on top of it
+    raw = fit_predict(s.pred.chosen.method, s.emb.data, s.emb.have, s.labels)
+    np.testing.assert_allclose(s.pred.probs[~lab], apply_power(raw.probs[~lab], t), atol=1e-5)
+
+
+def test_shown_confidence_of_a_chosen_method_is_the_calibrated_one(session, qtbot):
+    s = session
+    s.set_method("softkmeans")
+    qtbot.waitUntil(lambda: s.predictions_current, timeout=20_000)
     factor = confidence_calibration(s.method, s.emb.data, s.emb.have, s.labels).factor
     assert factor != pytest.approx(1.0, abs=0.05)  # this project moves it: the test can tell
     assert s.pred.confidence_factor == pytest.approx(factor)

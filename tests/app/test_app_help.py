@@ -50,22 +50,23 @@ def test_method_picker_groups_and_hides_research_methods_until_show_all(qtbot, w
     entries = _entries(combo)
     assert entries[0] == ("RECOMMENDED", False, None)  # a header, not selectable
     values = [v for _t, _e, v in entries if v]
-    assert values[:2] == ["softkmeans", "protonet"] and "relation" not in values and values[-1] == TOGGLE
-    assert combo.currentData() == window.session.method == "softkmeans"
+    assert values[:3] == ["auto", "softkmeans", "protonet"] and "relation" not in values and values[-1] == TOGGLE
+    assert combo.currentData() == window.session.method == "auto"
+    assert "(default)" in combo.itemText(combo.findData("auto"))
     for r in range(combo.count()):
         if combo.itemData(r) == "protonet":
             assert "average" in combo.itemData(r, Qt.ItemDataRole.ToolTipRole)  # plain help
     combo.setCurrentIndex(combo.findData(TOGGLE))  # "Show all (n more)…"
     values = [v for _t, _e, v in _entries(combo) if v]
     assert {"relation", "siamese", "maml"} <= set(values)
-    assert combo.currentData() == "softkmeans" and window.session.method == "softkmeans"
+    assert combo.currentData() == "auto" and window.session.method == "auto"
     combo.setCurrentIndex(combo.findData("relation"))
     assert window.session.method == "relation"
 
 
 def test_method_picker_follows_a_method_set_elsewhere(qtbot, window):
     combo = window.method_combo
-    assert combo.currentData() == window.session.method == "softkmeans"
+    assert combo.currentData() == window.session.method == "auto"
     window.session.set_method("protonet")  # not through the picker (the evaluation view, a script)
     assert combo.currentData() == "protonet"
     window.session.set_method("relation")  # a research method, hidden until "Show all": listed for this project

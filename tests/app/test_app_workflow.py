@@ -105,7 +105,9 @@ def test_drop_label_predict_undo_reopen(qtbot, tmp_path, project_path):
     rest = [r for r in range(len(s)) if s.labels[r] == UNLABELED]
     assert len(rest) == 12
     correct = sum(names.get(int(s.pred.top[r])) == truth[int(s.ids[r])] for r in rest)
-    assert correct >= 10, f"only {correct}/12 predictions right with {s.method}"
+    # the default ``auto`` keeps plain prototypes on 6 labels (too few to show the pool helps): 9/12 here,
+    # softkmeans 10/12 (bench/results/evaluation.md measures the choice on whole datasets)
+    assert correct >= 9, f"only {correct}/12 predictions right with {s.method}"
 
     # Ctrl+Z takes back the last labeling action: the two Pants images
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

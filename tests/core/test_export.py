@@ -100,7 +100,10 @@ def test_metadata_sidecar_labels_and_load(images, tmp_path):
     model = onnx.load(str(res.model))
     props = {p.key: p.value for p in model.metadata_props}
     meta = json.loads(props["fewlens"])
-    assert meta["format_version"] == 1 and meta["method"] == "softkmeans"
+    assert meta["format_version"] == 1 and meta["method"] == "auto"  # the default: chosen from the labels
+    chosen = rec.method.choice
+    assert meta["chosen"]["method"] == chosen.method in ("softkmeans", "protonet")
+    assert meta["chosen"]["message"] == chosen.message() and meta["chosen"]["heldout_labels"] == 18
     assert [c["name"] for c in meta["classes"]] == ["Hat", "Pants", "Shoes"]
     assert all(c["color"].startswith("#") for c in meta["classes"])
     assert meta["backbone"]["id"] == "mobilenet_v2_imagenet" and "Apache-2.0" in meta["backbone"]["license"]

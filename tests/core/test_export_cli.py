@@ -65,7 +65,10 @@ def test_predict_project_and_model_agree(project, exported, capsys):
         assert a["path"] == b["path"] and a["best_guess"] == b["best_guess"]
         assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-4)
     right = sum(Path(r["path"]).parent.name == r["best_guess"] for r in from_model["predictions"])
-    assert right >= 16  # of 18, from 2 labels per class
+    # of 18, from 2 labels per class.  The default ``auto`` keeps plain prototypes here: 6 held-out
+    # labels cannot show that the unlabeled images help (softkmeans gets 16; bench/results/evaluation.md
+    # has auto within ~1 point of softkmeans on clothing17 and ahead of it on the far domain)
+    assert right >= 15
 
 
 def _isolated_python(tmp_path: Path) -> list[str]:
@@ -179,7 +182,7 @@ def test_new_project_from_model_round_trip(exported, tmp_path):
         assert [c.name for c in p.classes()] == ["Hat", "Pants", "Shoes"]
         meta = json.loads((exported.parent / "model.json").read_text())
         assert [c.color for c in p.classes()] == [c["color"] for c in meta["classes"]]
-        assert p.get_setting("method") == "softkmeans" and p.get_setting("backbone") == "mobilenet_v2_imagenet"
+        assert p.get_setting("method") == "auto" and p.get_setting("backbone") == "mobilenet_v2_imagenet"
         rec = starting_recognizer(p)
         got = rec.predict_images(files)
         want = Recognizer.load(exported).predict_images(files)
