@@ -352,7 +352,7 @@ class ProjectSession(SessionImages, QObject):
         return backbone_can_adapt(self.backbone)
 
     def labels_allow_adaptation(self) -> bool:
-        """``core.adaptation.should_adapt`` on the current labels (>= 2 classes x 5 labels)."""
+        """``core.adaptation.should_adapt`` on the current labels (>= 2 classes x ``MIN_SHOTS`` labels)."""
         return labels_allow_adaptation(self.labels, self.backbone)
 
     def adapted_covers_rows(self) -> bool:
@@ -362,7 +362,7 @@ class ProjectSession(SessionImages, QObject):
     @property
     def adapted_in_use(self) -> bool:
         """Predictions use the adapted features: on, covering every row, and the labels still
-        at >= 5 per class (new labels after it landed apply through the method at once)."""
+        at >= ``MIN_SHOTS`` per class (new labels after it landed apply through the method at once)."""
         return self.adapt_enabled and self.adapted_covers_rows() and self.labels_allow_adaptation()
 
     def active_embeddings(self) -> EmbeddingMatrix:

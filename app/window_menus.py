@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
 
+from core.adaptation import MIN_SHOTS
+
 from .controllers import labels_actions
 from .widgets.gallery import GalleryFilter
 
@@ -55,7 +57,7 @@ def build_actions(w) -> None:
     w.act_zoom_in = action(w, "&Larger thumbnails", lambda: w.zoom(+1), QKeySequence.StandardKey.ZoomIn)
     w.act_zoom_out = action(w, "&Smaller thumbnails", lambda: w.zoom(-1),
                                      QKeySequence.StandardKey.ZoomOut)
-    w.act_adapt = QAction("Adapt the backbone to my labels (5+ per class)", w)
+    w.act_adapt = QAction(f"Adapt the backbone to my labels ({MIN_SHOTS}+ per class)", w)
     w.act_adapt.setCheckable(True)
     w.act_adapt.setChecked(True)
     tip = ("Once every class has 5 labeled images, fine-tune the backbone on them in the background "

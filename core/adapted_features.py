@@ -103,7 +103,7 @@ def backbone_can_adapt(backbone: str) -> bool:
 
 
 def labels_allow_adaptation(labels: np.ndarray, backbone: str) -> bool:
-    """``core.adaptation.should_adapt`` on row labels (UNLABELED rows ignored): >= 2 classes x 5 labels."""
+    """``core.adaptation.should_adapt`` on row labels (UNLABELED rows ignored): >= 2 classes x ``MIN_SHOTS`` labels."""
     if not backbone_can_adapt(backbone):
         return False
     from .adaptation import should_adapt

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import FewLensError
 
-LABELED_PER_CLASS = 5  # core.adaptation.MIN_SHOTS: the sample project can then adapt
+LABELED_PER_CLASS = 5  # >= core.adaptation.MIN_SHOTS: the sample project can then adapt
 CHECK_NAMES = ("sample", "predict", "adapt", "export", "camera", "window")
 #: FEWLENS_SELF_TEST_FAST=1 (tests) trims the adaptation further; both only prove the path runs
 ADAPT_QUICK = {"steps": 4, "views": 2}

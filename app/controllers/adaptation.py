@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.adaptation import MIN_SHOTS
+
 from ..jobs import EmbedMissingJob, ImportJob, LocateJob
 from ..jobs.adapt import AdaptJob
 
@@ -57,5 +59,5 @@ class AdaptationActions:
         if running:
             return text + " · adapting…"
         if s.adapt_enabled and s.can_adapt() and not s.labels_allow_adaptation():
-            return text + " · adapts at 5 labels per class"
+            return text + f" · adapts at {MIN_SHOTS} labels per class"
         return text

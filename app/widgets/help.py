@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
 from core import __version__
+from core.adaptation import MIN_SHOTS
 
 HOW_IT_WORKS = """
 <h2>How FewLens works</h2>
@@ -28,13 +29,15 @@ With only one labeled class every image gets it at 100 % — label a second clas
 <h3>How it recognises</h3>
 <p>A pretrained network (the <i>backbone</i>) turns each image into a feature vector once; those are cached,
 so predictions update within milliseconds after every label. The <i>method</i> compares each image with
-the average of each class's labeled images (its prototype), refined with your unlabeled images.
-Once every class has 5 labels, FewLens also fine-tunes the backbone's last layers on your labeled images
+the average of each class's labeled images (its prototype), refined with your unlabeled images when your
+labels show that this helps (each label is held out in turn; the status bar says which was chosen).
+Once every class has {min_shots} labels, FewLens also fine-tunes the backbone's last layers on your labeled images
 in the background (<i>Model → Adapt the backbone</i>), which makes photos several points more accurate.</p>
 <h3>Your work is safe</h3>
 <p>Every action is saved to the project file at once, and every labeling action can be undone (Ctrl+Z).
 A project can be open in one FewLens window at a time.</p>
-"""
+""".format(min_shots=MIN_SHOTS)
+
 
 #: (keys, what they do) — the one list the shortcuts page shows.
 SHORTCUTS = [

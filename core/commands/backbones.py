@@ -70,5 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if "preprocessing" in r:
             print(f"    preprocessing: {r['preprocessing']}")
         if r["adaptable"]:
-            print("    adapts to a project's labels (last stage fine-tuned from 5 labels per class)")
+            from ..adaptation import MIN_SHOTS
+
+            print(f"    adapts to a project's labels (last stage fine-tuned from {MIN_SHOTS} labels per class)")
     return 0

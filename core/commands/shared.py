@@ -30,9 +30,12 @@ def add_model_arguments(p) -> None:
 
 def add_adapt_argument(p) -> None:
     """--adapt, shared by the commands that fit on labeled images."""
+    from ..adaptation import MIN_SHOTS
+
     p.add_argument("--adapt", default="auto", choices=["auto", "on", "off"],
                    help="fine-tune the backbone's last stage on the labeled images before predicting "
-                   "(default auto: when every class has 5+ labels and the backbone is a MobileNetV2 or EfficientNet-Lite)")
+                   f"(default auto: when every class has {MIN_SHOTS}+ labels and the backbone is a MobileNetV2 or "
+                   "EfficientNet-Lite)")
 
 
 def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:

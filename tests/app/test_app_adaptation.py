@@ -21,13 +21,14 @@ from PySide6.QtCore import Qt  # noqa: E402
 from app.jobs.adapt import AdaptJob  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.session import ProjectSession  # noqa: E402
-from core.adaptation import ADAPTED_TEMPERATURE_SCALE, AdaptationSettings  # noqa: E402
+from core.adaptation import ADAPTED_TEMPERATURE_SCALE, MIN_SHOTS, AdaptationSettings  # noqa: E402
 from core.live_model import UNLABELED, auto_unknown_threshold, confidence_calibration, fit_predict  # noqa: E402
 from core.project import Project  # noqa: E402
 
 MINI = Path(__file__).parents[1] / "data" / "clothing_mini"
 CLASSES = ["Hat", "Pants", "Shoes"]
 DEBOUNCE = 300  # ms; the app waits 1.5 s
+K = MIN_SHOTS  # labels per class at which the backbone adapts (clothing_mini has 6 photos per class)
 
 
 def idle(window: MainWindow) -> bool:
@@ -84,14 +85,14 @@ def frozen_top(s: ProjectSession) -> np.ndarray:
     return fit_predict(s.method, s.emb.data, s.emb.have, s.labels).top
 
 
-def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, window):
+def test_enough_labels_per_class_adapt_the_features_in_the_background(qtbot, window):
     w, s = window, window.session
     # one Hat photo becomes unreadable after it was embedded: the adaptation names it and goes on
     bad = Path(s.files[s.row_of(truth(s)["Hat"][0])])
     # the status bar refreshes on a short coalescing timer: wait for it rather than race it
-    qtbot.waitUntil(lambda: "adapts at 5 labels per class" in w.status_features.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: f"adapts at {K} labels per class" in w.status_features.text(), timeout=5_000)
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000) as started:
-        label(w, {"Hat": 6, "Pants": 5, "Shoes": 5})
+        label(w, {"Hat": K + 1, "Pants": K, "Shoes": K})
         bad.write_bytes(b"not a jpeg")
     job: AdaptJob = started.args[0]
     assert w.banner.isVisible() and w.banner.label.text() == "Adapting the model to your labels…"
@@ -99,8 +100,8 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
 
     assert job.result is s.adapted and not w.banner.isVisible()
-    assert s.adapted.n_labels == 15  # 16 labeled, 1 unreadable
-    qtbot.waitUntil(lambda: w.status_features.text() == "Features adapted to 15 labels", timeout=2_000)
+    assert s.adapted.n_labels == 3 * K  # 3K + 1 labeled, 1 unreadable
+    qtbot.waitUntil(lambda: w.status_features.text() == f"Features adapted to {3 * K} labels", timeout=2_000)
     assert w.report.isVisible() and w.report.file_names() == [bad.name]
     a = s.adapted.matrix
     readable = ~s.adapted.unreadable
@@ -118,7 +119,7 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     frozen = fit_predict(s.method, s.emb.data, s.emb.have, s.labels, confidence_factor=factor)
     assert not np.allclose(s.pred.probs, frozen.probs, atol=1e-3)
     assert s.auto_threshold and s.pred.auto_threshold == pytest.approx(auto_unknown_threshold(s.pred, s.labels))
-    assert s.labeled_count == 16
+    assert s.labeled_count == 3 * K + 1
 
     # Try it on a project photo says what the gallery says: it uses the adapted network too
     row = int(np.flatnonzero(s.labels == UNLABELED)[0])
@@ -131,44 +132,44 @@ def test_five_labels_per_class_adapt_the_features_in_the_background(qtbot, windo
     dialog.close()
 
 
-def test_fewer_than_five_labels_fall_back_and_new_labels_apply_at_once(qtbot, window):
+def test_fewer_labels_fall_back_and_new_labels_apply_at_once(qtbot, window):
     w, s = window, window.session
-    label(w, {"Hat": 5, "Pants": 5, "Shoes": 5})
+    label(w, {"Hat": K, "Pants": K, "Shoes": K})
     qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
     first = s.adapted
     ids = truth(s)
     hat = s.class_by_id(s.labels[s.row_of(ids["Hat"][0])])
 
-    # 4 Hats: the pretrained features at once, and nothing to adapt to
-    s.set_labels([ids["Hat"][4]], None)
+    # K - 1 Hats: the pretrained features at once, and nothing to adapt to
+    s.set_labels([ids["Hat"][K - 1]], None)
     assert not s.adapted_in_use and s.active_embeddings() is s.emb
     qtbot.waitUntil(lambda: idle(w), timeout=10_000)
     assert (s.pred.top == frozen_top(s)).all()
-    qtbot.waitUntil(lambda: w.status_features.text() == "Pretrained features · adapts at 5 labels per class",
+    qtbot.waitUntil(lambda: w.status_features.text() == f"Pretrained features · adapts at {K} labels per class",
                     timeout=2_000)
     qtbot.wait(2 * DEBOUNCE)
     assert not w.adapter.running
 
-    # back to 5: the adaptation made for exactly these labels applies again, no new job
-    s.set_labels([ids["Hat"][4]], hat.id)
+    # back to K: the adaptation made for exactly these labels applies again, no new job
+    s.set_labels([ids["Hat"][K - 1]], hat.id)
     assert s.adapted is first and s.adapted_in_use
     qtbot.wait(2 * DEBOUNCE)
     assert not w.adapter.running
 
-    # a 6th Hat: predicted with the adapted features right away, and no ~35 s re-adaptation for
+    # one more Hat: predicted with the adapted features right away, and no ~35 s re-adaptation for
     # one more label (issue 10): the method refits on the adapted features
-    s.set_labels([ids["Hat"][5]], hat.id)
+    s.set_labels([ids["Hat"][K]], hat.id)
     assert s.adapted is first and s.adapted_in_use
     qtbot.wait(2 * DEBOUNCE)
     assert not w.adapter.running and s.adapted is first
 
-    # correcting a label it was trained on teaches it something else: adapt again (16 labels)
+    # correcting a label it was trained on teaches it something else: adapt again (3K + 1 labels)
     shoes = s.class_by_id(s.labels[s.row_of(ids["Shoes"][0])])
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000):
         s.set_labels([ids["Hat"][0]], shoes.id)
         assert s.adapted_in_use  # the old adapted features serve while the new ones train
     qtbot.waitUntil(lambda: s.adapted is not first and idle(w), timeout=60_000)
-    assert s.adapted_in_use and s.adapted.n_labels == 16
+    assert s.adapted_in_use and s.adapted.n_labels == 3 * K + 1
     assert s.adapted.fingerprint != first.fingerprint
 
     # removing a photo changes the rows: pretrained features until the next adaptation lands
@@ -180,19 +181,19 @@ def test_fewer_than_five_labels_fall_back_and_new_labels_apply_at_once(qtbot, wi
 def test_cancel_keeps_pretrained_predictions_and_every_label(qtbot, window):
     w, s = window, window.session
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000) as started:
-        label(w, {"Hat": 5, "Pants": 5, "Shoes": 5})
+        label(w, {"Hat": K, "Pants": K, "Shoes": K})
     job: AdaptJob = started.args[0]
     qtbot.mouseClick(w.banner.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not w.adapter.running and idle(w), timeout=30_000)
     assert job.cancelled and job.result is None
     assert s.adapted is None and not s.adapted_in_use
     assert (s.pred.top == frozen_top(s)).all()
-    assert s.labeled_count == 15 and not w.banner.isVisible()
+    assert s.labeled_count == 3 * K and not w.banner.isVisible()
     qtbot.waitUntil(lambda: w.status_features.text() == "Pretrained features", timeout=2_000)
     # not restarted behind the user's back, and the labels are on disk
     qtbot.wait(2 * DEBOUNCE)
     assert not w.adapter.running
-    assert len(s.project.labels()) == 15
+    assert len(s.project.labels()) == 3 * K
     # switching it off and on again is asking again
     w.act_adapt.trigger()
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000):
@@ -203,11 +204,11 @@ def test_cancel_keeps_pretrained_predictions_and_every_label(qtbot, window):
 def test_switched_off_nothing_adapts(qtbot, window):
     w, s = window, window.session
     assert w.act_adapt.isChecked()
-    w.act_adapt.trigger()  # Model > Adapt the backbone to my labels (5+ per class)
+    w.act_adapt.trigger()  # Model > Adapt the backbone to my labels (K+ per class)
     assert not w.act_adapt.isChecked() and not s.adapt_enabled
     started = []
     w.adapter.jobStarted.connect(started.append)
-    label(w, {"Hat": 6, "Pants": 6, "Shoes": 6})
+    label(w, {"Hat": K + 1, "Pants": K + 1, "Shoes": K + 1})
     qtbot.wait(3 * DEBOUNCE)
     qtbot.waitUntil(lambda: idle(w), timeout=10_000)
     assert started == [] and s.adapted is None
@@ -226,15 +227,15 @@ def test_switched_off_nothing_adapts(qtbot, window):
 def test_one_more_label_while_adapting_lets_it_finish_a_correction_starts_over(qtbot, window):
     w, s = window, window.session
     with qtbot.waitSignal(w.adapter.jobStarted, timeout=10_000) as first:
-        label(w, {"Hat": 5, "Pants": 5, "Shoes": 5})
-    label(w, {"Hat": 6, "Pants": 5, "Shoes": 5})  # while the first one runs: it goes on
+        label(w, {"Hat": K, "Pants": K, "Shoes": K})
+    label(w, {"Hat": K + 1, "Pants": K, "Shoes": K})  # while the first one runs: it goes on
     assert not first.args[0].is_cancelled()
     qtbot.waitUntil(lambda: s.adapted_in_use and idle(w), timeout=60_000)
-    assert first.args[0].result is s.adapted and s.adapted.n_labels == 15
+    assert first.args[0].result is s.adapted and s.adapted.n_labels == 3 * K
     adapted = s.adapted
 
     # a correction of a label it was trained on, while it runs: that run is dropped, a new one lands
-    # (every class keeps 5 labels: below that it would not adapt at all)
+    # (every class keeps K labels: below that it would not adapt at all)
     ids = truth(s)
     hat = s.class_by_id(s.labels[s.row_of(ids["Hat"][0])])
     shoes = s.class_by_id(s.labels[s.row_of(ids["Shoes"][0])])
@@ -245,7 +246,7 @@ def test_one_more_label_while_adapting_lets_it_finish_a_correction_starts_over(q
         assert second.args[0].is_cancelled()
     qtbot.waitUntil(lambda: s.adapted is not adapted and idle(w), timeout=60_000)
     assert second.args[0].result is None and third.args[0].result is s.adapted
-    assert s.adapted.n_labels == 16 and s.adapted_in_use
+    assert s.adapted.n_labels == 3 * K + 1 and s.adapted_in_use
 
 
 def test_training_images_are_capped_per_class_and_skip_missing_files():

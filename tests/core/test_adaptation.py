@@ -41,11 +41,11 @@ def test_which_backbones_and_label_counts_adapt():
     assert can_adapt("mobilenet_v2_imagenet") and can_adapt("mobilenet_v2_inat_insects")
     assert not can_adapt("mobilenet_v1_imagenet")  # the recipe is written for MobileNetV2's last stage
     assert not can_adapt("no_such_backbone")
-    five = ["a"] * MIN_SHOTS + ["b"] * MIN_SHOTS
-    assert should_adapt(five, BACKBONE)
-    assert not should_adapt(five[:-1], BACKBONE)  # one class short of 5 labels
+    enough = ["a"] * MIN_SHOTS + ["b"] * MIN_SHOTS
+    assert should_adapt(enough, BACKBONE)
+    assert not should_adapt(enough[:-1], BACKBONE)  # one class one label short
     assert not should_adapt(["a"] * 10, BACKBONE)  # nothing to tell apart
-    assert not should_adapt(five, "mobilenet_v1_imagenet")
+    assert not should_adapt(enough, "mobilenet_v1_imagenet")
 
 
 def test_augmented_views_are_distinct_normalized_crops(mini):
