@@ -366,11 +366,14 @@ def run_timing(args) -> str:
     n = args.timing_images
     # a 10k-image project built from the real features plus small noise (same statistics, distinct rows)
     pool = base[rng.integers(0, len(base), n)] * rng.uniform(0.9, 1.1, (n, base.shape[1])).astype(np.float32)
-    labeled = np.concatenate([np.flatnonzero(ds.labels == c)[:2] for c in range(len(ds.classes))])
+    k = args.timing_labels
+    labeled = np.concatenate([np.flatnonzero(ds.labels == c)[:k] for c in range(len(ds.classes))])
     support, labels = base[labeled], np.asarray(ds.classes)[ds.labels[labeled]]
-    out = [f"#### Refit + predict at {n} cached images ({len(ds.classes)} classes, 2 labels each), median of 20",
+    out = [f"#### Refit + predict at {n} cached images ({len(ds.classes)} classes, {k} labels each), median of 20",
            "", "| method | refit ms | predict ms | total ms |", "|---|---|---|---|"]
-    for name, kw in [("protonet", {}), (DEFAULT_METHOD, args.default_kwargs)]:
+    # auto (the default) cross-validates softkmeans and protonet inside its fit: all three, side by side
+    for name in dict.fromkeys(["protonet", "softkmeans", DEFAULT_METHOD]):
+        kw = args.default_kwargs if name == DEFAULT_METHOD else {}
         method = get_method(name, **kw)
         fit_t, pred_t = [], []
         for _ in range(22):
@@ -481,6 +484,7 @@ def main(argv=None) -> int:
     ap.add_argument("--default-kwargs", default="", help="k=v,... passed to the default method (for trying settings)")
     ap.add_argument("--timing", action="store_true", help="measure refit+predict time instead of accuracy")
     ap.add_argument("--timing-images", type=int, default=10_000)
+    ap.add_argument("--timing-labels", type=int, default=2, help="labels per class for --timing")
     ap.add_argument("--calibrate", action="store_true", help="fit the default method's output temperature")
     ap.add_argument("--unknown", action="store_true", help="measure the support-set unknown threshold on distractors")
     ap.add_argument("--out", type=Path, help="also write the markdown here")
