@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QPushButton
 
 from core.live_model import UNLABELED
 
@@ -18,6 +17,7 @@ from .. import undo
 from ..evaluation_service import EvaluationService
 from ..widgets.evaluation_view import EvaluationView
 from ..widgets.gallery import GalleryFilter
+from ..widgets.status_button import StatusButton
 
 SUGGESTION_TITLE = "Label next"
 
@@ -28,14 +28,14 @@ class EvaluationController(QObject):
         self.window = window
         self.service: EvaluationService | None = None
         self.view: EvaluationView | None = None
-        self.status = QPushButton()
+        self.status = StatusButton()
         self.status.setObjectName("statusEstimate")
-        self.status.setFlat(True)
-        self.status.setCursor(self.status.cursor())
         self.status.clicked.connect(self.show_view)
-        self.status.setToolTip("How often the model is right on your labeled images (each held out in turn). "
-                               "Click for the per-class view.")
-        window.statusBar().addWidget(self.status)
+        self.status.set_help("How often the model is right on your labeled images (each held out in turn). "
+                             "Click for the per-class view.")
+        # stretch 1: the estimate takes what is left of the bar and elides itself when the adaptation's
+        # progress shares it, instead of being clipped at both ends
+        window.statusBar().addWidget(self.status, 1)
         self.act_view = self._action("&Evaluation…", self.show_view, "Ctrl+E",
                                      "Accuracy per class, confusion matrix, reliability, possible mislabels, map")
         self.act_next = self._action("Label &next", lambda: self.step(+1), "N",
@@ -104,7 +104,7 @@ class EvaluationController(QObject):
         svc = self.service
         res = svc.result if svc is not None else None
         if svc is None or res is None:
-            self.status.setText("Estimating accuracy…" if svc is not None and svc.session.labeled_count else "")
+            self.status.set_status("Estimating accuracy…" if svc is not None and svc.session.labeled_count else "")
             return
         ev = res.evaluation
         text = ev.headline() if ev is not None else ""
@@ -113,7 +113,7 @@ class EvaluationController(QObject):
             text = f"{text}  ·  {choice}" if text else choice
         if svc.stale and svc.session.labeled_count:
             text += "  (updating…)"
-        self.status.setText(text)
+        self.status.set_status(text)
 
     # ------------------------------------------------------------------ view
     def show_view(self) -> EvaluationView | None:

@@ -102,7 +102,12 @@ def test_the_chosen_method_is_reported(qtbot, window):
     qtbot.waitUntil(lambda: estimate_in(window) and s.pred.chosen is not None, timeout=120_000)
     msg = s.pred.chosen.message()
     assert msg.startswith("Using prototypes") and "on your labels" in msg
-    assert msg in window.evaluation.status.text()
+    status = window.evaluation.status
+    assert msg in status.text() and msg in status.toolTip()
+    # a crowded status bar (the adaptation's progress beside it) elides the estimate instead of clipping it
+    status.resize(status.fontMetrics().horizontalAdvance(status.text()) // 2, status.height())
+    shown = status.shown_text()
+    assert shown.endswith("…") and status.text().startswith(shown[:-1]) and shown.startswith("Estimated accuracy")
     view = window.evaluation.show_view()
     assert view.choice_label.text() == window.session.pred.chosen.message() or \
         view.choice_label.text().startswith("Using prototypes")
