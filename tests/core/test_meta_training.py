@@ -61,6 +61,25 @@ def test_omniglot_zip_and_folder_agree_and_merge_dedupes(tmp_path):
     assert set(va.groups) == {"Balinese"} and "Balinese" not in tr.groups
 
 
+def test_channels_last_trains_the_same_model(tmp_path):
+    """The CPU default stores the weights channels-last (faster); the run must learn what the NCHW one does."""
+    images = torch.from_numpy(load_omniglot([MINI]).images[0][:, :, ::2, ::2].astype(np.float32) / 255.0)
+    dist = {}
+    for cl in (True, False):
+        out = tmp_path / f"cl{int(cl)}.pt"
+        EpisodicTrainer(_cfg(channels_last=cl), "cpu", out, log=lambda s: None).train()
+        conv = next(v for v in load_checkpoint(out)["model"].values() if v.ndim == 4 and v.shape[1] > 1)
+        assert conv.is_contiguous(memory_format=torch.channels_last) == cl  # (1-channel convs: both layouts agree)
+        learner, _ = load_learner(out)
+        learner.train()  # batch statistics: what training optimised
+        with torch.no_grad():
+            dist[cl] = torch.cdist(learner.embed(images), learner.embed(images))
+    # what ProtoNet scores with (pairwise distances) agrees; a conv bias before BatchNorm, or a shift of every
+    # embedding, has no gradient but rounding noise, which Adam turns into steps that differ between layouts
+    torch.testing.assert_close(dist[True], dist[False], rtol=1e-3, atol=1e-3)
+    assert dist[False].max() > 0.1
+
+
 def test_training_resumes_exactly(tmp_path):
     straight = tmp_path / "straight.pt"
     EpisodicTrainer(_cfg(), "cpu", straight, log=lambda s: None).train()
