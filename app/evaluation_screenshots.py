@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             view.tabs.setCurrentIndex(tab)
             _pause(app, 0.5)
             view.grab().save(str(args.out / name))
-        print(window.evaluation.status.text())
+        print(window.evaluation.status.full_text())
         window.close()
     return 0
 

@@ -75,6 +75,10 @@ class ModelChoice:
             return f"Using {self.title} ({self.reason})"
         if abs(g) < 0.5:
             return f"Using {self.title}: as accurate on your labels, with more likely answers"
+        if g < 0:  # the guard kept ProtoNet although the pool scored higher: say so, not "-8 points"
+            other = next(t for n, _, t in CANDIDATES if n != self.method)
+            return (f"Using {self.title}: {other} scored {-g:.0f} points higher on your labels, "
+                    f"too few to be sure yet")
         return f"Using {self.title}: {g:+.0f} points on your labels"
 
 

@@ -109,3 +109,23 @@ def test_clicking_a_class_shows_only_its_images(qtbot, window):
     assert item.data(ClassIdRole) == hat.id
     shown = sorted(window.model.image_id(window.model.index(r)) for r in range(window.model.rowCount()))
     assert shown == sorted(labeled)
+
+
+def test_the_status_estimate_elides_in_a_crowded_bar_and_shows_all_again_with_room(qtbot):
+    from app.widgets.status_button import StatusButton
+
+    b = StatusButton()
+    qtbot.addWidget(b)
+    text = "Estimated accuracy 84 % ± 6, from 25 labels  ·  Using prototypes + unlabeled images: +4 points on your labels"
+    b.set_status(text)
+    b.show()
+    qtbot.waitExposed(b)
+    b.resize(b.sizeHint().width() // 2, b.height())
+    qtbot.waitUntil(lambda: b.shown_text().endswith("…"), timeout=2_000)
+    shown = b.shown_text()
+    assert text.startswith(shown[:-1]) and shown.startswith("Estimated accuracy") and b.full_text() == text
+    assert text in b.toolTip()  # the whole text is one hover away
+    assert b.minimumSizeHint().width() < b.sizeHint().width() // 2  # the bar may squeeze it
+    b.resize(b.sizeHint())
+    qtbot.waitUntil(lambda: b.shown_text() == text, timeout=2_000)
+

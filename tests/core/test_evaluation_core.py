@@ -118,6 +118,15 @@ def test_choice_keeps_the_better_method_and_reports_it():
     assert ch.threshold is not None and 0 < ch.threshold < 1
 
 
+def test_a_guarded_choice_says_the_pool_scored_higher_rather_than_a_negative_gain():
+    from core.evaluation.choice import ModelChoice
+
+    ch = ModelChoice("protonet", {}, "prototypes only", scores={"protonet": 0.75, "softkmeans": 0.83}, n_scored=12)
+    msg = ch.message()
+    assert msg.startswith("Using prototypes only") and "-8" not in msg
+    assert "prototypes + unlabeled images scored 8 points higher on your labels" in msg
+
+
 def test_choice_with_one_label_per_class_says_why():
     x, y = clusters(per_class=1)
     ch = choose_model(x, y)
