@@ -78,11 +78,13 @@ def test_channels_last_steps_compute_the_same_loss_and_gradients(method, tmp_pat
     la.backward()
     lb.backward()
     torch.testing.assert_close(la, lb, rtol=1e-4, atol=1e-5)
-    # the whole gradient agrees to rounding (the convolutions sum in another order; a conv bias before
-    # BatchNorm has a zero gradient but for that rounding, so entries are compared as one vector)
+    # the whole gradient agrees to float32 rounding: the convolutions sum in another order (and, with
+    # several threads, in a thread-dependent one), and BatchNorm's backward amplifies that; measured
+    # 1e-4 to 4e-3 relative, where a wrong layout would give order 1.  A conv bias before BatchNorm has
+    # a zero gradient but for rounding, so entries are compared as one vector.
     ga = torch.cat([p.grad.flatten() for p in a.parameters()])
     gb = torch.cat([p.grad.flatten() for p in b.parameters()])
-    assert float((ga - gb).norm() / ga.norm()) < 1e-3 and float(ga.norm()) > 1e-2
+    assert float((ga - gb).norm() / ga.norm()) < 2e-2 and float(ga.norm()) > 1e-2
     # and the trainer uses that layout on the CPU unless told not to
     for cl in (True, False):
         out = tmp_path / f"cl{int(cl)}.pt"
