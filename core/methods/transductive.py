@@ -83,11 +83,12 @@ class SoftKMeansProtoNet(FewShotMethod):
         self.rebalance = int(rebalance)
         self.prototypes_: np.ndarray | None = None
 
-    def _sample_pool(self, unlabeled: np.ndarray | None) -> np.ndarray | None:
-        if unlabeled is None or len(unlabeled) <= self.max_unlabeled:
+    def _sample_pool(self, unlabeled: np.ndarray | None, size: int | None = None) -> np.ndarray | None:
+        size = self.max_unlabeled if size is None else size
+        if unlabeled is None or len(unlabeled) <= size:
             return unlabeled
         # fixed seed: the same project gives the same prototypes on every refit
-        pick = np.random.default_rng(self.seed).choice(len(unlabeled), self.max_unlabeled, replace=False)
+        pick = np.random.default_rng(self.seed).choice(len(unlabeled), size, replace=False)
         return unlabeled[np.sort(pick)]
 
     def _fit(self, x, y, unlabeled):
@@ -101,11 +102,8 @@ class SoftKMeansProtoNet(FewShotMethod):
         pool is the same set of images in every fold: the pool sample and the feature transform
         (whose mean is taken over exactly that set) are computed once here, not once per fold.
         The sample leaves room for the held-out images, so no fold resamples."""
-        pool = unlabeled if unlabeled is not None and len(unlabeled) else None
         room = max(self.max_unlabeled - held_max, 0)
-        if pool is not None and len(pool) > room:
-            pick = np.random.default_rng(self.seed).choice(len(pool), room, replace=False)
-            pool = pool[np.sort(pick)] if room else None
+        pool = self._sample_pool(unlabeled, room) if unlabeled is not None and len(unlabeled) and room else None
         transform = FeatureTransform(beta=self.transform.beta, center=self.transform.center)
         s, u = transform.fit_transform(np.asarray(support, np.float32), pool)
         return transform, s, u
