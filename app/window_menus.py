@@ -60,7 +60,7 @@ def build_actions(w) -> None:
     w.act_adapt = QAction(f"Adapt the backbone to my labels ({MIN_SHOTS}+ per class)", w)
     w.act_adapt.setCheckable(True)
     w.act_adapt.setChecked(True)
-    tip = ("Once every class has 5 labeled images, fine-tune the backbone on them in the background "
+    tip = (f"Once every class has {MIN_SHOTS} labeled images, fine-tune the backbone on them in the background "
            "and re-analyse the images with it (about 4 points more accurate on photos). "
            "MobileNetV2 and EfficientNet-Lite backbones only.")
     from core.self_test import NO_TORCH, missing_capabilities
