@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.errors import FewLensError
 
+from .relay import RelayedSignals
 from .undo import _plural, _SessionCommand
 
 JPEG_QUALITY = 92
@@ -54,7 +55,7 @@ def capture_folder(project_path: Path, class_name: str) -> Path:
     return Path(project_path).parent / f"{Path(project_path).stem} captures" / safe
 
 
-class CaptureSaver(QObject):
+class CaptureSaver(RelayedSignals, QObject):
     saved = Signal(object)  # Captured
     failed = Signal(str)  # one line naming the file
     batchDone = Signal(int)
@@ -63,6 +64,7 @@ class CaptureSaver(QObject):
         super().__init__(parent)
         self._queue: queue.Queue = queue.Queue()
         self._counter = 0
+        self._relay = self.make_relay()  # the worker reports through it (app.relay says why)
         self._thread = threading.Thread(target=self._loop, name="fewlens-camera-capture", daemon=True)
         self._thread.start()
 
@@ -81,11 +83,8 @@ class CaptureSaver(QObject):
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def _emit(self, signal, value) -> None:
-        try:
-            signal.emit(value)
-        except RuntimeError:  # the panel is gone
-            pass
+    def _emit(self, name: str, value) -> None:
+        self._relay.send(name, value)
 
     def _loop(self) -> None:
         while True:
@@ -93,18 +92,18 @@ class CaptureSaver(QObject):
             if item is None:
                 return
             if isinstance(item, int):
-                self._emit(self.batchDone, item)
+                self._emit("batchDone", item)
                 continue
             try:
-                self._emit(self.saved, self._save(item))
+                self._emit("saved", self._save(item))
             except FewLensError as e:
-                self._emit(self.failed, str(e))
+                self._emit("failed", str(e))
             except OSError as e:
-                self._emit(self.failed, f"{getattr(e, 'filename', None) or item.folder}: cannot save the frame "
+                self._emit("failed", f"{getattr(e, 'filename', None) or item.folder}: cannot save the frame "
                                         f"({e.strerror or e})")
             except Exception as e:  # never lose the worker (and with it every later capture)
                 traceback.print_exc()
-                self._emit(self.failed, f"{item.folder}: capture failed ({e})")
+                self._emit("failed", f"{item.folder}: capture failed ({e})")
 
     def _save(self, job: CaptureJob) -> Captured:
         from PIL import Image

@@ -40,8 +40,8 @@ class EvaluationResult:
 class EvaluationJob(Job):
     title = "Estimating accuracy"
 
-    def __init__(self, generation: int, method: str, ids, emb, have, labels, probs, features: str, parent=None):
-        super().__init__(parent)
+    def __init__(self, generation: int, method: str, ids, emb, have, labels, probs, features: str):
+        super().__init__()
         self.generation, self.method, self.features = generation, method, features
         self.ids, self.emb, self.have, self.labels, self.probs = ids, emb, have, labels, probs
         self.result: EvaluationResult | None = None

@@ -30,8 +30,10 @@ from core.live_model import (
     recalibrated,
 )
 
+from .relay import RelayedSignals
 
-class LivePredictor(QObject):
+
+class LivePredictor(RelayedSignals, QObject):
     #: a PredictionState; delivered on the UI thread (queued connection)
     finished = Signal(object)
     failed = Signal(str)
@@ -43,6 +45,7 @@ class LivePredictor(QObject):
         self._running_generation = -1
         self._stop = False
         self._factor = 1.0  # the last confidence factor (live_model.project_confidence_factor)
+        self._relay = self.make_relay()  # the worker reports through it (app.relay says why)
         self._thread = threading.Thread(target=self._loop, name="fewlens-predictor", daemon=True)
         self._thread.start()
 
@@ -72,12 +75,8 @@ class LivePredictor(QObject):
             self._cond.notify()
         self._thread.join(timeout=5)
 
-    def _emit(self, signal, value) -> None:
-        try:
-            signal.emit(value)
-        except RuntimeError:  # the window (and this QObject) is gone: nobody to tell
-            with self._cond:
-                self._stop = True
+    def _emit(self, name: str, value) -> None:
+        self._relay.send(name, value)
 
     def _superseded(self) -> bool:
         return self._pending is not None or self._stop
@@ -99,7 +98,7 @@ class LivePredictor(QObject):
                     if self._superseded():
                         continue
                     quick.preview = True
-                    self._emit(self.finished, quick)
+                    self._emit("finished", quick)
                 state: PredictionState = fit_predict(method, data, have, labels, generation,
                                                      cancel=self._superseded, inv_norm=inv_norm,
                                                      method_kwargs=kwargs)
@@ -110,17 +109,17 @@ class LivePredictor(QObject):
                 # ("Refining predictions…"), then with this label set's own factor
                 quick = recalibrated(state, self._factor, labels)
                 quick.preview = True
-                self._emit(self.finished, quick)
+                self._emit("finished", quick)
                 # "auto" already fitted its temperature by cross-validation on these labels
                 factor = 1.0 if state.chosen is not None else project_confidence_factor(
                     method, data, have, labels, adapted=cal is not None, cancel=self._superseded)
                 if self._superseded():
                     continue
                 self._factor = factor
-                self._emit(self.finished, recalibrated(state, factor, labels))
+                self._emit("finished", recalibrated(state, factor, labels))
             except Exception as e:  # a method failing must not kill live updates
                 traceback.print_exc()
-                self._emit(self.failed, f"{method}: {e}")
+                self._emit("failed", f"{method}: {e}")
             finally:
                 with self._cond:
                     self._running_generation = -1

@@ -81,8 +81,8 @@ class RecoverJob(Job):
 
     title = "Recovering project"
 
-    def __init__(self, source: Path, dest: Path, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, source: Path, dest: Path):
+        super().__init__()
         self.source, self.dest = Path(source), Path(dest)
         self.summary = ""
 

@@ -29,8 +29,8 @@ MODE_CHOICES = {
 class ExportLabelsJob(Job):
     title = "Exporting labels"
 
-    def __init__(self, project, out: Path, mode: str, parent=None):
-        super().__init__(parent)
+    def __init__(self, project, out: Path, mode: str):
+        super().__init__()
         self.project, self.out, self.mode = project, Path(out), mode
         self.summary = None
 
@@ -47,8 +47,8 @@ class ReadLabelsJob(Job):
 
     title = "Reading labels"
 
-    def __init__(self, csv_path: Path, parent=None):
-        super().__init__(parent)
+    def __init__(self, csv_path: Path):
+        super().__init__()
         self.csv_path = Path(csv_path)
         self.rows: list[tuple[Path, str, str, str]] = []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject
 
 from core.adapted_features import MAX_CENTER_ROWS, AdaptedFeatures, AdaptRequest, training_rows
 from core.live_model import UNLABELED, EmbeddingMatrix
@@ -18,8 +17,8 @@ class AdaptJob(Job):
 
     title = "Adapting the model to your labels"
 
-    def __init__(self, request: AdaptRequest, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, request: AdaptRequest):
+        super().__init__()
         self.request = request
         self.result: AdaptedFeatures | None = None
         # cancelled by the app (labels changed, adaptation turned off), not by the user's Cancel
@@ -117,9 +116,8 @@ class RestoreAdaptedJob(Job):
 
     title = "Loading the adapted model"
 
-    def __init__(self, project, key: str, backbone: str, ids: np.ndarray, labels: np.ndarray,
-                 parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, project, key: str, backbone: str, ids: np.ndarray, labels: np.ndarray):
+        super().__init__()
         self.project, self.key, self.backbone = project, key, backbone
         self.ids, self.labels = ids, labels
         self.result: AdaptedFeatures | None = None

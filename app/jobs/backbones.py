@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import traceback
 
-from PySide6.QtCore import QObject
 
 from .base import Job
 
@@ -33,8 +32,8 @@ class BackboneListJob(Job):
 
     title = "Listing backbones"
 
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self):
+        super().__init__()
         self.choices: list[tuple[str, str]] = []
         self.tooltips: dict[str, str] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from core.embedders import cached_embedder
 from core.errors import ImageError
@@ -29,8 +29,8 @@ class DetailJob(Job):
     title = "Loading image"
     loaded = Signal(object)  # DetailResult
 
-    def __init__(self, image_id: int, path: Path, backbone: str, max_side: int = 1024, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, image_id: int, path: Path, backbone: str, max_side: int = 1024):
+        super().__init__()
         self.image_id = image_id
         self.path = path
         self.backbone = backbone

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from core.embedders import cached_embedder, get_embedder, loading_text
 from core.errors import Cancelled, ImageError
@@ -59,8 +59,8 @@ class _EmbeddingJob(Job):
     chunk = Signal(object)  # EmbeddedChunk
     device = Signal(str)  # the embedder's device label, once it is loaded
 
-    def __init__(self, backbone: str, cache, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, backbone: str, cache):
+        super().__init__()
         self.backbone = backbone
         # the project's cache, layered over the user-wide one (built on the worker thread)
         self._project_cache = cache
@@ -119,8 +119,8 @@ class ImportJob(_EmbeddingJob):
 
     title = "Importing"
 
-    def __init__(self, plan: ImportPlan, backbone: str, cache, parent: QObject | None = None):
-        super().__init__(backbone, cache, parent)
+    def __init__(self, plan: ImportPlan, backbone: str, cache):
+        super().__init__(backbone, cache)
         self.plan = plan
         self.total = 0  # image files found
         self.rejects: list[ImageError] = []  # files skipped before decoding (not images)
@@ -147,8 +147,8 @@ class EmbedMissingJob(_EmbeddingJob):
 
     title = "Embedding"
 
-    def __init__(self, items: list[tuple[str, str]], backbone: str, cache, parent: QObject | None = None):
-        super().__init__(backbone, cache, parent)
+    def __init__(self, items: list[tuple[str, str]], backbone: str, cache):
+        super().__init__(backbone, cache)
         self.items = items  # (file path, content hash); paths stay strings until a file must be read
 
     def run(self) -> None:

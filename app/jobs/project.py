@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from core.errors import FewLensError
 
@@ -16,8 +16,8 @@ class OpenProjectJob(Job):
 
     title = "Opening project"
 
-    def __init__(self, path: Path, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, path: Path):
+        super().__init__()
         self.path = Path(path)
         self.project = None
         self.rows = None
@@ -58,8 +58,8 @@ class SaveAsJob(OpenProjectJob):
 
     title = "Saving a copy"
 
-    def __init__(self, source, path: Path, parent: QObject | None = None):
-        super().__init__(path, parent)
+    def __init__(self, source, path: Path):
+        super().__init__(path)
         self.source = source  # the open core.project.Project
 
     def run(self) -> None:
@@ -73,8 +73,8 @@ class LocateJob(Job):
     title = "Locating missing files"
     relinked = Signal(int)
 
-    def __init__(self, session, folder: Path, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, session, folder: Path):
+        super().__init__()
         self.session = session
         self.folder = folder
         self.count = 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from core.embedders import get_embedder, loading_text
 from core.errors import Cancelled, ImageError
@@ -35,9 +35,8 @@ class TryItJob(Job):
     title = "Trying images"
     result = Signal(object)  # TryItResult, one per image as it is done
 
-    def __init__(self, files: list[Path], backbone: str | None, recognizer: Callable[[], object],
-                 parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, files: list[Path], backbone: str | None, recognizer: Callable[[], object]):
+        super().__init__()
         self.files = files
         self.backbone = backbone  # None: a loaded model (its own backbone; no "backbone sees")
         self._recognizer = recognizer  # -> Recognizer, or None when nothing is labeled yet

@@ -30,9 +30,8 @@ class PredictFolderJob(Job):
     error_found = Signal(str, str)  # path, reason (as they happen)
 
     def __init__(self, folders: list[Path], out: Path, backbone: str, method: str, threshold: float,
-                 support: np.ndarray, names: list[str], unlabeled: np.ndarray | None, resume: bool = False,
-                 parent=None):
-        super().__init__(parent)
+                 support: np.ndarray, names: list[str], unlabeled: np.ndarray | None, resume: bool = False):
+        super().__init__()
         self.folders, self.out, self.backbone, self.method_name = list(folders), Path(out), backbone, method
         self.threshold, self.support, self.names, self.unlabeled = threshold, support, names, unlabeled
         self.resume = resume

@@ -25,6 +25,7 @@ from core.errors import FewLensError
 from .. import file_dialogs
 from ..camera_capture import CaptureCommand, CaptureJob, CaptureSaver, capture_folder
 from ..camera_model import session_predictor
+from ..relay import RelayedSignals
 from .camera_view import LiveView, Overlay
 
 POLL_MS = 30  # the view repaints at most this often (~33 Hz), whatever the camera's rate
@@ -34,7 +35,7 @@ SMOOTH_FRAMES = 5
 RESOLUTIONS = [None, (640, 480), (1280, 720), (1920, 1080)]
 
 
-class CameraPanel(QDockWidget):
+class CameraPanel(RelayedSignals, QDockWidget):
     camerasListed = Signal(object)  # list[CameraInfo], from the enumeration thread
     needsEmbedding = Signal()  # a capture was added without an embedding (the backbone failed)
 
@@ -61,6 +62,7 @@ class CameraPanel(QDockWidget):
         self._listed = False
         self._cams = []
         self.camerasListed.connect(self._fill_cameras)
+        self._relay = self.make_relay()  # the listing thread reports through it (app.relay says why)
         self._build()
         self._poll = QTimer(self, interval=POLL_MS)
         self._poll.timeout.connect(self._tick)
@@ -185,15 +187,14 @@ class CameraPanel(QDockWidget):
             return
         self._listing = True
 
+        relay = self._relay  # the thread holds the relay, never the panel
+
         def work():
             try:
                 found = list_cameras()
             except Exception:  # no camera backend at all: offer files and URLs only
                 found = []
-            try:
-                self.camerasListed.emit(found)
-            except RuntimeError:
-                pass
+            relay.send("camerasListed", found)
 
         threading.Thread(target=work, name="fewlens-camera-list", daemon=True).start()
 
@@ -312,7 +313,7 @@ class CameraPanel(QDockWidget):
         if self.saver.alive:
             self.saver.shutdown()
             # deliver the saver's last results now: captured frames must reach the project
-            QCoreApplication.sendPostedEvents(self)
+            QCoreApplication.sendPostedEvents(self.saver)  # (its relay's posts go to the saver)
 
     def closeEvent(self, e) -> None:  # noqa: N802
         self.stop()

@@ -29,9 +29,9 @@ class ExportJob(Job):
 
     title = "Exporting the model"
 
-    def __init__(self, project, target: Path, format: str, adapted=None, adapt: str | None = None, parent=None,
+    def __init__(self, project, target: Path, format: str, adapted=None, adapt: str | None = None,
                  recognizer=None):
-        super().__init__(parent)
+        super().__init__()
         self.project, self.target, self.format, self.adapted, self.adapt = project, Path(target), format, adapted, adapt
         self._recognizer = recognizer
         self.result = None

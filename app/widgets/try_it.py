@@ -126,10 +126,10 @@ class TryItDialog(QDialog):
             return
         if self.model is not None:
             model = self.model
-            self.job = TryItJob(files, None, lambda: model, self)
+            self.job = TryItJob(files, None, lambda: model)
         else:
             # the session's model as it is now (fitted on the worker thread, on the gallery's features)
-            self.job = TryItJob(files, self.session.backbone, self.session.recognizer_snapshot(), self)
+            self.job = TryItJob(files, self.session.backbone, self.session.recognizer_snapshot())
         self.job.result.connect(self._add_item)
         self.job.status.connect(self.status.setText)
         self.job.finished.connect(self._finished)
