@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,15 @@ DATA = Path(__file__).parent / "data"
 # Exported ONNX models are reused across runs (Makefile sets this); fall back to a repo-local dir.
 os.environ.setdefault("FEWLENS_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "fewlens"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def pytest_configure(config):
+    # A segfault names the crashing thread and, when it is the main one, the test (pyproject.toml
+    # says why).  A copy of stderr taken now, as pytest's own faulthandler plugin does: the test's
+    # stderr is captured and would swallow the dump.
+    fd = os.dup(sys.stderr.fileno())
+    config._fewlens_fault_fd = fd
+    faulthandler.enable(file=fd, all_threads=False)
 
 
 @pytest.fixture(autouse=True)
