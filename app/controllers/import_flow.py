@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from PySide6.QtWidgets import QCheckBox, QMessageBox
@@ -34,7 +35,8 @@ class ImportFlow:
         if not rows:
             return None
         job = EmbedMissingJob([(s.files[r], s.hashes[r]) for r in rows], s.backbone, s.project.embedding_cache)
-        job.chunk.connect(lambda c, j=job: self.w.session.set_embeddings(c.hashes, c.vecs, j.backbone)
+        backbone = job.backbone  # (not the job itself: a job its own slot holds is a cycle, see app.jobs.base)
+        job.chunk.connect(lambda c: self.w.session.set_embeddings(c.hashes, c.vecs, backbone)
                           if self.w.session is s else None)
         return self.w._start(job, show=len(rows) > 0)
 
@@ -79,7 +81,8 @@ class ImportFlow:
         s = self.w.session
         job = ImportJob(ImportPlan(paths, use_labels), s.backbone, s.project.embedding_cache)
         # chunks of a project the user has since closed are dropped, not added to the new one
-        job.chunk.connect(lambda c, j=job: self._import_chunk(j, c) if self.w.session is s else None)
+        ref = weakref.ref(job)  # a job its own slot holds is a cycle (app.jobs.base)
+        job.chunk.connect(lambda c: self._import_chunk(ref(), c) if self.w.session is s and ref() else None)
         job.finished.connect(self._import_done)
         return self.w._start(job)
 

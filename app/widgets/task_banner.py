@@ -6,10 +6,48 @@ to fit it, so showing or hiding it never moves anything."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton
+import weakref
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy
 
 from ..jobs import Job
+
+
+class _ElidedLabel(QLabel):
+    """Asks for its whole text (up to its maximum width) and, given less by a crowded status bar,
+    shows it elided with "…" at the width it got, never cut mid-letter."""
+
+    def __init__(self):
+        super().__init__()
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self.updateGeometry()
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        h = super().sizeHint()
+        return QSize(min(self.fontMetrics().horizontalAdvance(self._full) + 4, self.maximumWidth()), h.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(min(self.fontMetrics().horizontalAdvance("Cancelling…") + 4, self.maximumWidth()),
+                     super().minimumSizeHint().height())
+
+    def resizeEvent(self, e) -> None:  # noqa: N802
+        super().resizeEvent(e)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width() - 2))
+        if shown != self.text():
+            self.setText(shown)
 
 
 class TaskBanner(QFrame):
@@ -21,7 +59,7 @@ class TaskBanner(QFrame):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(10, 0, 4, 0)
         lay.setSpacing(8)
-        self.label = QLabel()
+        self.label = _ElidedLabel()
         self.label.setMaximumWidth(340)
         self.count = QLabel()
         self.count.setProperty("role", "hint")
@@ -41,8 +79,9 @@ class TaskBanner(QFrame):
     def track(self, job: Job) -> None:
         """Show ``job`` (the newest tracked job is the one displayed)."""
         self.jobs.append(job)
-        job.status.connect(lambda text, j=job: self._on_status(j, text))
-        job.progress.connect(lambda d, t, j=job: self._on_progress(j, d, t))
+        ref = weakref.ref(job)  # a job its own slot holds is a cycle, freed by the GC on any thread
+        job.status.connect(lambda text: self._on_status(ref(), text))
+        job.progress.connect(lambda d, t: self._on_progress(ref(), d, t))
         job.finished.connect(self._on_finished)
         self._set_text(f"{job.title}…")
         self.bar.setRange(0, 0)  # busy until the first progress report
@@ -78,14 +117,12 @@ class TaskBanner(QFrame):
             self._set_text(f"{cur.title}…")
 
     def _set_text(self, text: str) -> None:
-        fm = self.label.fontMetrics()
-        self.label.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, self.label.maximumWidth()))
-        self.label.setToolTip(text)
+        self.label.set_full_text(text)
 
     def _cancel(self) -> None:
         job = self.current
         if job is not None:
             job.cancel()
-            self.label.setText("Cancelling…")
+            self.label.set_full_text("Cancelling…")
             self.cancel_button.setEnabled(False)
         self.cancelRequested.emit()

@@ -39,11 +39,16 @@ path = sys.argv[1]
 app = QApplication([])
 w = MainWindow(ProjectSession(Project.open(path)))
 w.show()
-ino = os.stat(path).st_ino
+folder = os.path.dirname(os.path.abspath(path))
 
 def posix_locks():
+    # only this process's locks on the project's own files (the database, its -wal/-shm, the lock):
+    # a background job reading the embedding cache holds SQLite locks of its own, which come and go
+    inodes = {os.stat(os.path.join(folder, n)).st_ino for n in os.listdir(folder)
+              if os.path.isfile(os.path.join(folder, n))}
     with open("/proc/locks") as f:
-        return sum(1 for line in f if line.split()[1] == "POSIX" and line.split()[4] == str(os.getpid()))
+        rows = [line.split() for line in f]
+    return sum(1 for r in rows if r[1] == "POSIX" and r[4] == str(os.getpid()) and int(r[5].split(":")[2]) in inodes)
 
 def close_dialog():
     for top in QApplication.topLevelWidgets():
@@ -52,10 +57,16 @@ def close_dialog():
             return
     QTimer.singleShot(200, close_dialog)
 
-before = posix_locks()
+def settled():
+    # background jobs read the project on connections of their own: count once they are done
+    while w.jobs or w.session.pending_embeddings or not w.session.predictions_current:
+        QTest.qWait(50)
+    return posix_locks()
+
+before = settled()
 QTimer.singleShot(1500, close_dialog)  # let it list (and type) every file of the folder first
 w.show_try_it().open_images()         # the real dialog, on the current folder: the project's
-print("dialog", before, posix_locks(), flush=True)
+print("dialog", before, settled(), flush=True)
 sys.stdin.readline()
 w.gallery.setFocus()
 w.gallery.selectAll()

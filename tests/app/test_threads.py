@@ -7,6 +7,7 @@ down when a window closed mid-task (a CI run segfaulted in such a teardown)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -51,6 +52,32 @@ def test_a_job_nobody_holds_finishes_and_is_deleted_on_the_ui_thread(qtbot):
     pool.waitForDone(10_000)
     qtbot.waitUntil(lambda: running_jobs() == before, timeout=5_000)
     qtbot.waitUntil(lambda: bool(where), timeout=5_000)
+    assert where == [threading.main_thread().name]
+
+
+def test_a_job_the_task_banner_showed_is_freed_without_the_garbage_collector(qtbot):
+    """The banner's slots held the job they were connected to: a cycle, left to the cyclic GC,
+    which runs on whichever thread allocates - and a pool thread would delete the job there."""
+    from app.widgets.task_banner import TaskBanner
+
+    banner = TaskBanner()
+    qtbot.addWidget(banner)
+    gate = threading.Event()
+    pool = QThreadPool()
+    where: list[str] = []
+    gc.disable()
+    try:
+        job = _Sleepy(gate)
+        job.destroyed.connect(lambda *_: where.append(threading.current_thread().name),
+                              Qt.ConnectionType.DirectConnection)
+        banner.track(job)
+        job.start(pool)
+        del job
+        gate.set()
+        pool.waitForDone(10_000)
+        qtbot.waitUntil(lambda: not banner.jobs and bool(where), timeout=5_000)
+    finally:
+        gc.enable()
     assert where == [threading.main_thread().name]
 
 

@@ -129,3 +129,44 @@ def test_the_status_estimate_elides_in_a_crowded_bar_and_shows_all_again_with_ro
     b.resize(b.sizeHint())
     qtbot.waitUntil(lambda: b.shown_text() == text, timeout=2_000)
 
+
+
+def test_the_task_banner_elides_its_text_in_a_crowded_status_bar_instead_of_cutting_it(qtbot):
+    """On a real display the status bar gave the banner less than its text: it showed
+    'Adapting the model to your la'.  Squeezed, it says as much as fits and ends in '…'."""
+    from PySide6.QtWidgets import QMainWindow
+
+    from app.widgets.task_banner import TaskBanner
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    banner = TaskBanner()
+    win.statusBar().addPermanentWidget(banner)
+    banner._set_text("Adapting the model to your labels…")
+    banner.show()
+    win.resize(900, 300)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: banner.label.text() == "Adapting the model to your labels…", timeout=2_000)
+    win.statusBar().addPermanentWidget(_Wide())  # a neighbour that takes most of the bar
+    win.resize(600, 300)
+    qtbot.waitUntil(lambda: banner.label.text().endswith("…") and banner.label.text() != banner.label.full_text(),
+                    timeout=2_000)
+    shown = banner.label.text()
+    assert shown.startswith("Adapting") and "Adapting the model to your labels…".startswith(shown[:-1])
+    fm = banner.label.fontMetrics()
+    assert fm.horizontalAdvance(shown) <= banner.label.width()  # all of it visible: nothing cut
+    assert banner.label.toolTip() == "Adapting the model to your labels…"
+
+
+class _Wide(__import__("PySide6.QtWidgets", fromlist=["QLabel"]).QLabel):
+    def __init__(self):
+        super().__init__("x" * 10)
+
+    def sizeHint(self):  # noqa: N802
+        from PySide6.QtCore import QSize
+
+        return QSize(300, 10)
+
+    def minimumSizeHint(self):  # noqa: N802
+        return self.sizeHint()
