@@ -88,14 +88,14 @@ def features(root: Path) -> tuple[FolderDataset, dict[str, np.ndarray], dict[str
 
 
 def run_suite(datasets: dict[str, Path], episodes: int, shots_list: list[int], adapted_episodes: int,
-              adapted_on: list[str]) -> list[dict]:
+              adapted_on: list[str], adapted_backbones: list[str] = BACKBONES, frozen: bool = True) -> list[dict]:
     rows = []
     for name, root in datasets.items():
         ds, feats, secs = features(root)
         labels = np.asarray(ds.labels)
         print(f"{name}: {len(labels)} images, {labels.max() + 1} classes; embed/cache s "
               + ", ".join(f"{SHORT[b]} {s:.0f}" for b, s in secs.items()), flush=True)
-        for shots in shots_list:
+        for shots in shots_list if frozen else []:
             for label, method, pool in METHODS:
                 eps = sample_episodes(labels, 5, shots, 15, episodes, seed=0, unlabeled_pool=pool)
                 accs = {}
@@ -105,24 +105,60 @@ def run_suite(datasets: dict[str, Path], episodes: int, shots_list: list[int], a
                 print(f"  {shots}-shot {label}: " + ", ".join(f"{SHORT[b]} {a.mean():.1f}" for b, a in accs.items()),
                       flush=True)
         if adapted_episodes and name in adapted_on:
-            rows.append(adapted_rows(name, ds, feats, adapted_episodes))
+            rows.extend(adapted_rows(name, ds, feats, adapted_episodes, adapted_backbones))
     return rows
 
 
-def adapted_rows(name: str, ds, feats, n: int) -> dict:
-    """5-shot softkmeans (M=0) with each backbone's last stage adapted per episode (core.adaptation)."""
+def _unit(f: np.ndarray) -> np.ndarray:
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
+def adapted_rows(name: str, ds, feats, n: int, backbones: list[str] = BACKBONES) -> list[dict]:
+    """5-shot softkmeans (M=0) with each backbone's last stage adapted per episode (core.adaptation);
+    then the ensembles of an adapted MobileNetV2 with Lite2, frozen and adapted, on the same
+    episodes and the same adapted networks (each episode's adapted features are kept)."""
     from core.adaptation import adapted_episode, adapted_method_kwargs
 
     eps = sample_episodes(np.asarray(ds.labels), 5, 5, 15, n, seed=0)
-    accs, secs = {}, {}
-    for bid in BACKBONES:
+    kwargs = adapted_method_kwargs("softkmeans")
+    accs, secs, kept = {}, {}, {}
+    for bid in backbones:
+        kept[bid] = {}
+
+        def adapted(ep, b=bid):
+            out = adapted_episode(ds.paths, feats[b], ep, b)
+            kept[b][id(ep)] = out
+            return out
+
         t = time.perf_counter()
-        res = evaluate(feats[bid], eps, "softkmeans", adapted_method_kwargs("softkmeans"),
-                       episode_features=lambda ep, b=bid: adapted_episode(ds.paths, feats[b], ep, b))
+        res = evaluate(feats[bid], eps, "softkmeans", kwargs, episode_features=adapted)
         accs[bid], secs[bid] = res.accuracies * 100, (time.perf_counter() - t) / n
         print(f"  adapted {SHORT[bid]}: {accs[bid].mean():.1f} ({secs[bid]:.1f} s/episode)", flush=True)
-    return {"dataset": name, "shots": 5, "method": "softkmeans, M=0, last stage adapted", "episodes": n,
-            "accs": accs, "secs": secs}
+    rows = [{"dataset": name, "shots": 5, "method": "softkmeans, M=0, last stage adapted", "episodes": n,
+             "accs": accs, "secs": secs}]
+    mnv2, lite2 = ENSEMBLE
+    if mnv2 not in kept:
+        return rows
+
+    def mixed(ep, lite_adapted: bool):
+        f_m, local = kept[mnv2][id(ep)]
+        if lite_adapted:
+            f_l = kept[lite2][id(ep)][0]
+        else:
+            f_l = feats[lite2][np.concatenate([ep.support, ep.unlabeled, ep.query]).astype(np.int64)]
+        return (np.concatenate([_unit(f_m), _unit(f_l)], axis=1) / np.sqrt(2)).astype(np.float32), local
+
+    variants = [("MNv2 adapted ⊕ Lite2 frozen", False)] + ([("MNv2 ⊕ Lite2, both adapted", True)]
+                                                            if lite2 in kept else [])
+    for label, lite_adapted in variants:
+        res = evaluate(feats[ENSEMBLE_ID], eps, "softkmeans", kwargs,
+                       episode_features=lambda ep, la=lite_adapted: mixed(ep, la))
+        acc = res.accuracies * 100
+        d = acc - accs[mnv2]
+        print(f"  {label}: {acc.mean():.1f} (vs adapted MobileNetV2 {d.mean():+.1f})", flush=True)
+        rows.append({"dataset": name, "shots": 5, "method": f"softkmeans, M=0, {label}", "episodes": n,
+                     "accs": {mnv2: accs[mnv2], ENSEMBLE_ID: acc}})
+    return rows
 
 
 def cell(a: np.ndarray) -> str:
@@ -251,6 +287,10 @@ def main() -> int:
     ap.add_argument("--adapted-episodes", type=int, default=0,
                     help="5-shot episodes (the first N of the frozen rows') with the last stage adapted")
     ap.add_argument("--adapted-datasets", default="clothing17", help="suite members that get adapted rows")
+    ap.add_argument("--adapted-backbones", default=",".join(BACKBONES),
+                    help="backbones that get adapted rows (the ensemble rows need mobilenet_v2_imagenet)")
+    ap.add_argument("--adapted-only", action="store_true",
+                    help="only the adapted rows (no frozen cells, default rule or goal table); implies --no-speed")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backbones.md")
@@ -259,7 +299,8 @@ def main() -> int:
     start, load0 = dt.datetime.now(dt.timezone.utc), load()
     datasets = suite(args.data, args.datasets.split(","))
     rows = run_suite(datasets, args.episodes, [int(s) for s in args.shots.split(",")], args.adapted_episodes,
-                     args.adapted_datasets.split(","))
+                     args.adapted_datasets.split(","), args.adapted_backbones.split(","), frozen=not args.adapted_only)
+    args.no_speed = args.no_speed or args.adapted_only
     spd = [] if args.no_speed else speed(args.threads)
     exp = [] if args.no_speed else export_and_size()
     load1 = load()
@@ -269,10 +310,11 @@ def main() -> int:
           "Suite: " + ", ".join(f"`{k}` ({len(FolderDataset.from_folder(v))} images)" for k, v in datasets.items())
           + ". Ensemble: L2-normalized MobileNetV2 and Lite2 embeddings concatenated.", ""]
     md += suite_markdown(rows)
-    md += ["", "### Default rule (never more than 1 point below today's default on any frozen cell)", ""]
-    md += default_verdict(rows)
+    if not args.adapted_only:
+        md += ["", "### Default rule (never more than 1 point below today's default on any frozen cell)", ""]
+        md += default_verdict(rows)
     md += [f"- `core.backbones.DEFAULT_BACKBONE` at the time of this run: `{DEFAULT_BACKBONE}`"]
-    if "clothing17" in datasets:
+    if "clothing17" in datasets and not args.adapted_only:
         md += ["", "### Issue 17's goal on clothing17 (frozen features, 600 episodes, softkmeans = the app's method)",
                ""] + goal_lines(rows)
     adapted = [r for r in rows if "secs" in r]
