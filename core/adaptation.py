@@ -105,6 +105,9 @@ def why_not_adaptable(backbone_id: str) -> str:
         return str(e)
     if spec.builder is None:
         return f"{backbone_id} cannot be adapted: it is an ONNX model, FewLens has no trainable torch module for it"
+    if spec.info.get("architecture") == "ensemble":
+        return (f"{backbone_id} cannot be adapted: adapting an ensemble of backbones is not built; adapt "
+                f"{spec.info.get('members', 'one of its members').split(' + ')[0]} on its own instead")
     return (f"{backbone_id} cannot be adapted: {spec.info.get('architecture', 'its architecture')} has no last "
             f"stage FewLens knows how to fine-tune (adaptable: MobileNetV2 and EfficientNet-Lite backbones)")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import traceback
 
-
 from .base import Job
 
 
@@ -24,6 +23,13 @@ def backbone_tooltip(spec) -> str:
     lines = [spec.title, spec.id,
              f"Input {spec.input_size}x{spec.input_size}, {spec.normalization()}; {spec.embed_dim}-d features",
              f"Source: {spec.source}", f"License: {spec.license}"]
+    try:
+        from core.adaptation import MIN_SHOTS, can_adapt, why_not_adaptable
+
+        lines.append(f"Adapts to your labels: yes, from {MIN_SHOTS} labels per class" if can_adapt(spec.id)
+                     else f"Adapts to your labels: no — {why_not_adaptable(spec.id).split(': ', 1)[-1]}")
+    except Exception:  # a tooltip never fails the picker
+        pass
     return "\n".join(lines)
 
 

@@ -18,17 +18,18 @@ _plugins_loaded = False
 
 
 def _ensure_bundled() -> None:
-    """The Coral and EfficientNet-Lite backbones: cheap (specs only, no weights read, no torch)."""
+    """The Coral and EfficientNet-Lite backbones and their ensemble: cheap (specs only, no weights read,
+    no torch)."""
     global _bundled_loaded
     with _lock:
         if _bundled_loaded:
             return
         _bundled_loaded = True
         from .coral import coral_specs
-
+        from .ensemble import ensemble_spec
         from .lite import lite_specs
 
-        for spec in coral_specs() + lite_specs():
+        for spec in coral_specs() + lite_specs() + [ensemble_spec()]:
             _registry.setdefault(spec.id, spec)
 
 

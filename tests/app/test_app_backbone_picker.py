@@ -31,3 +31,13 @@ def test_picker_shows_lite_backbones_with_source_and_license(qtbot, tmp_path):
     assert "260x260" in tip and "(p-127)/128" in tip
     assert combo.currentData() == "mobilenet_v2_imagenet"  # listing changes nothing
     window.close()
+
+
+def test_the_pickers_tooltip_says_whether_a_backbone_adapts():
+    from app.jobs import backbone_tooltip
+    from core.backbones import get_backbone
+    from core.backbones.ensemble import ENSEMBLE_ID, MEMBERS
+
+    assert backbone_tooltip(get_backbone(ENSEMBLE_ID)).splitlines()[-1].startswith("Adapts to your labels: no — ")
+    assert "ensemble" in backbone_tooltip(get_backbone(ENSEMBLE_ID)).splitlines()[-1]
+    assert backbone_tooltip(get_backbone(MEMBERS[0])).splitlines()[-1].startswith("Adapts to your labels: yes")
