@@ -14,7 +14,6 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox
 
 from core.backbones import DEFAULT_BACKBONE
-from core.backbones.ensemble import ENSEMBLE_ID
 from core.methods import DEFAULT_METHOD
 
 #: the picker entry that flips between the short and the full list
@@ -110,14 +109,11 @@ def _backbone_choice(bid: str, title: str) -> Choice:
     if "inat" in low:
         return Choice(bid, name, "For nature photos",
                       "Trained on iNaturalist species photos: try it for birds or insects.")
-    if bid == ENSEMBLE_ID:
-        from core.adaptation import MIN_SHOTS
-
+    if bid == "mobilenet_v2_lite2_imagenet":
         return Choice(bid, name, "Other photo models",
                       "MobileNetV2 and EfficientNet-Lite2 together: better than MobileNetV2 alone on photos, "
                       "cells and drawings with its features as pretrained, about 3x slower to analyse. It does "
-                      f"not adapt to your labels, so from {MIN_SHOTS} labels per class the adapting default can "
-                      "do better.")
+                      "not adapt to your labels, so from 3 labels per class the adapting default can do better.")
     if "lite" in low and "efficientnet" in low:
         return Choice(bid, name, "Other photo models",
                       "EfficientNet-Lite, pretrained on ImageNet photos: stronger features, slower to analyse.")
