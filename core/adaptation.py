@@ -73,7 +73,8 @@ class AdaptationSettings:
 
 #: Architectures with a ``stem / blocks / last`` torch port whose last stage the recipe fine-tunes.  The
 #: EfficientNet-Lite ones share MobileNetV2's layout (inverted residuals, ReLU6); the recipe was tuned on
-#: MobileNetV2 and runs unchanged on them (bench/bench_backbones.py measures it).
+#: MobileNetV2 and runs unchanged on them (bench/bench_backbones.py measures it).  A feature ensemble
+#: adapts the one member its spec names (``info["adapts"]``; see :func:`trained_part`).
 ADAPTABLE_ARCHITECTURES = frozenset({"mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"})
 
 
@@ -92,7 +93,12 @@ def can_adapt(backbone_id: str) -> bool:
         spec = get_backbone(backbone_id)
     except FewLensError:
         return False
-    return spec.builder is not None and spec.info.get("architecture") in ADAPTABLE_ARCHITECTURES
+    if spec.builder is None:
+        return False
+    arch = spec.info.get("architecture")
+    if arch == "ensemble":  # it adapts one member (core/backbones/ensemble.py), if that one can
+        return bool(spec.info.get("adapts")) and spec.info["adapts"] != backbone_id and can_adapt(spec.info["adapts"])
+    return arch in ADAPTABLE_ARCHITECTURES
 
 
 def why_not_adaptable(backbone_id: str) -> str:
@@ -106,10 +112,10 @@ def why_not_adaptable(backbone_id: str) -> str:
     if spec.builder is None:
         return f"{backbone_id} cannot be adapted: it is an ONNX model, FewLens has no trainable torch module for it"
     if spec.info.get("architecture") == "ensemble":
-        return (f"{backbone_id} cannot be adapted: adapting an ensemble of backbones is not built; adapt "
-                f"{spec.info.get('members', 'one of its members').split(' + ')[0]} on its own instead")
+        return (f"{backbone_id} cannot be adapted: none of its members ({spec.info.get('members', '?')}) is one "
+                f"FewLens knows how to fine-tune")
     return (f"{backbone_id} cannot be adapted: {spec.info.get('architecture', 'its architecture')} has no last "
-            f"stage FewLens knows how to fine-tune (adaptable: MobileNetV2 and EfficientNet-Lite backbones)")
+            f"stage FewLens knows how to fine-tune (adaptable: MobileNetV2, EfficientNet-Lite and their ensemble)")
 
 
 #: Labeled images may grow by this factor past the set a backbone was adapted to before it is
@@ -141,6 +147,23 @@ def should_adapt(labels: Sequence, backbone_id: str) -> bool:
     """True when >= 2 classes each have >= MIN_SHOTS labeled images and the backbone can adapt."""
     _, counts = np.unique(np.asarray(labels), return_counts=True)
     return len(counts) >= 2 and int(counts.min()) >= MIN_SHOTS and can_adapt(backbone_id)
+
+
+def trained_part(model) -> tuple[object, str, slice | None]:
+    """(module whose last stage is trained, its state_dict prefix, its columns in the embedding).
+
+    A plain backbone trains itself; a feature ensemble trains its ``adapted_member`` only, on that
+    member's own crop and statistics, and its embedding is the member's columns of the joined one."""
+    k = getattr(model, "adapted_member", None)
+    if k is None:
+        return model, "", None
+    return model.members[k], f"members.{k}.", model.member_columns(k)
+
+
+def training_spec(spec):
+    """The spec whose preprocessing the trained module expects (an ensemble's adapted member's own)."""
+    adapts = spec.info.get("adapts")
+    return get_backbone(adapts) if adapts else spec
 
 
 def augmented_views(img: Image.Image, n: int, rng: np.random.Generator, spec) -> np.ndarray:
@@ -263,16 +286,18 @@ def adapt_backbone(
         raise ValueError("adapt_backbone needs at least two classes")
     s = settings
     spec = get_backbone(backbone_id)
+    view_spec = training_spec(spec)  # an ensemble trains one member, on that member's own crop
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
     model = spec.build_torch().to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    blocks = model.blocks
-    cut = s.cut if s.cut is not None else getattr(model, "last_stage_start", 13)
+    net, _, columns = trained_part(model)
+    blocks = net.blocks
+    cut = s.cut if s.cut is not None else getattr(net, "last_stage_start", 13)
     if not 0 <= cut <= len(blocks):
         raise ValueError(f"cut {cut} outside 0..{len(blocks)}")
-    tail = torch.nn.Sequential(*copy.deepcopy(list(blocks[cut:])), copy.deepcopy(model.last)).to(device)
+    tail = torch.nn.Sequential(*copy.deepcopy(list(blocks[cut:])), copy.deepcopy(net.last)).to(device)
     total = len(images) + s.steps
     done = 0
 
@@ -286,16 +311,16 @@ def adapt_backbone(
 
     def front(x: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            return blocks[:cut](model.stem(torch.from_numpy(x).to(device)))
+            return blocks[:cut](net.stem(torch.from_numpy(x).to(device)))
 
     # the front runs once per image: its clean crop and its augmented views
     clean, views = [], []
     for img in images:
         if cancel is not None and cancel():
             raise Cancelled("cancelled")
-        x = np.concatenate([normalize(np.asarray(resize_center_crop(img, spec.resize_size, spec.input_size),
-                                                 np.uint8), spec)[None],
-                            augmented_views(img, s.views, rng, spec)])
+        x = np.concatenate([normalize(np.asarray(resize_center_crop(img, view_spec.resize_size,
+                                                                    view_spec.input_size), np.uint8), view_spec)[None],
+                            augmented_views(img, s.views, rng, view_spec)])
         f = front(x)
         clean.append(f[:1])
         views.append(f[1:])
@@ -310,6 +335,8 @@ def adapt_backbone(
         f0 = F.normalize(embed(clean_t), dim=1)
         if center_embeddings is not None and len(center_embeddings):
             ce = np.asarray(center_embeddings, np.float32)
+            if columns is not None:  # the trained member's part of the joined embedding
+                ce = ce[:, columns]
             ce = ce / np.maximum(np.linalg.norm(ce, axis=1, keepdims=True), 1e-12)
             mean = torch.from_numpy(ce.mean(0)).to(device)
         else:
@@ -347,8 +374,8 @@ def adapt_backbone(
     for p in tail.parameters():
         p.requires_grad_(False)
     # splice the trained tail back: the network now runs end to end like the original
-    model.blocks = torch.nn.Sequential(*blocks[:cut], *tail[:-1])
-    model.last = tail[-1]
+    net.blocks = torch.nn.Sequential(*blocks[:cut], *tail[:-1])
+    net.last = tail[-1]
     h = hashlib.sha256(spec.weights_id().encode())
     for t in tail.state_dict().values():
         h.update(t.detach().cpu().numpy().tobytes())
@@ -359,9 +386,12 @@ def adapt_backbone(
 
 def _trained_keys(model, cut: int) -> list[str]:
     """state_dict keys of the trained stage, in the order adapt_backbone hashes them."""
+    _, prefix, _ = trained_part(model)
     keys = []
     for k in model.state_dict():
-        head, _, rest = k.partition(".")
+        if not k.startswith(prefix):
+            continue
+        head, _, rest = k[len(prefix):].partition(".")
         if head == "last" or (head == "blocks" and int(rest.partition(".")[0]) >= cut):
             keys.append(k)
     return keys
@@ -489,4 +519,5 @@ def adapted_episode(paths: Sequence, frozen: np.ndarray, episode, backbone_id: s
 
 __all__ = ["ADAPTED_TEMPERATURE_SCALE", "MIN_SHOTS", "Adaptation", "AdaptationSettings", "AdaptedBackbone",
            "adapt_and_embed", "adapt_backbone", "adapted_episode", "adapted_method_kwargs", "augmented_views",
-           "can_adapt", "network_from_state", "should_adapt", "trained_state", "why_not_adaptable"]
+           "can_adapt", "network_from_state", "should_adapt", "trained_part", "trained_state", "training_spec",
+           "why_not_adaptable"]

@@ -26,7 +26,8 @@ def backbone_tooltip(spec) -> str:
     try:
         from core.adaptation import MIN_SHOTS, can_adapt, why_not_adaptable
 
-        lines.append(f"Adapts to your labels: yes, from {MIN_SHOTS} labels per class" if can_adapt(spec.id)
+        part = f" (its {spec.info['adapts']} member)" if spec.info.get("adapts") else ""
+        lines.append(f"Adapts to your labels: yes, from {MIN_SHOTS} labels per class{part}" if can_adapt(spec.id)
                      else f"Adapts to your labels: no — {why_not_adaptable(spec.id).split(': ', 1)[-1]}")
     except Exception:  # a tooltip never fails the picker
         pass

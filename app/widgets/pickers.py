@@ -112,8 +112,8 @@ def _backbone_choice(bid: str, title: str) -> Choice:
     if bid == "mobilenet_v2_lite2_imagenet":
         return Choice(bid, name, "Other photo models",
                       "MobileNetV2 and EfficientNet-Lite2 together: better than MobileNetV2 alone on photos, "
-                      "cells and drawings with its features as pretrained, about 3x slower to analyse. It does "
-                      "not adapt to your labels, so from 3 labels per class the adapting default can do better.")
+                      "cells and drawings, about 3x slower to analyse. From 3 labels per class it adapts its "
+                      "MobileNetV2 half to your labels.")
     if "lite" in low and "efficientnet" in low:
         return Choice(bid, name, "Other photo models",
                       "EfficientNet-Lite, pretrained on ImageNet photos: stronger features, slower to analyse.")

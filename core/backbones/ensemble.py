@@ -12,6 +12,11 @@ normalization of Lite2: 260 px, (p - 127) / 128); each other member gets it resi
 to its own size and renormalized to its own statistics (a per-channel multiply-add).  So the
 export contract (one uint8 image in, one embedding out), the camera and batch prediction need
 nothing new.  Torch stays out of listing: the members' torch modules are built on first use.
+
+Adaptation (core.adaptation) fine-tunes one member, ``ADAPTED_MEMBER`` (MobileNetV2, on its own crop and
+statistics), and keeps Lite2 frozen: of the adapted variants measured, this one stayed within a point of
+an adapted MobileNetV2 alone on every suite member (bench/results/backbones.md), while an adapted Lite2
+lost 6.8 points on blood cells and takes 3.5x as long.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .spec import BackboneSpec
 
 ENSEMBLE_ID = "mobilenet_v2_lite2_imagenet"
 MEMBERS = ("mobilenet_v2_imagenet", "efficientnet_lite2_imagenet")
+#: the member core.adaptation fine-tunes (an index into MEMBERS); the others stay as pretrained
+ADAPTED_MEMBER = 0
 CONVERTER_VERSION = "ensemble-1"
 #: SHA-256 of each member's weights, pinned so the cache key needs no file read at listing (a test
 #: checks the pins against the files: a changed member must change the ensemble's key too)
@@ -45,7 +52,9 @@ def _module_class():
             self.members = nn.ModuleList(members)
             self.sizes = [s.input_size for s in specs]
             self.input_size = spec.input_size
-            self.embed_dim = sum(s.embed_dim for s in specs)
+            self.dims = [s.embed_dim for s in specs]
+            self.embed_dim = sum(self.dims)
+            self.adapted_member = ADAPTED_MEMBER  # which member core.adaptation trains
             self.head = None  # no single classifier over the joined features
             for k, s in enumerate(specs):
                 # x = (p - m) / sd  ->  x_k = (p - m_k) / sd_k = x * sd / sd_k + (m - m_k) / sd_k
@@ -54,6 +63,11 @@ def _module_class():
                 self.register_buffer(f"scale{k}", scale, persistent=False)
                 self.register_buffer(f"shift{k}", shift, persistent=False)
             self._norm = 1.0 / math.sqrt(len(members))
+
+        def member_columns(self, k: int) -> slice:
+            """Where member ``k``'s (unit, scaled) embedding lies in the joined one."""
+            start = sum(self.dims[:k])
+            return slice(start, start + self.dims[k])
 
         def forward(self, x):
             parts = []
@@ -102,7 +116,8 @@ def ensemble_spec() -> BackboneSpec:
         mean=LITE_MEAN,
         std=LITE_STD,
         converter_version=CONVERTER_VERSION,
-        info={"architecture": "ensemble", "members": " + ".join(MEMBERS), "trained on": "ImageNet ILSVRC-2012"},
+        info={"architecture": "ensemble", "members": " + ".join(MEMBERS), "adapts": MEMBERS[ADAPTED_MEMBER],
+              "trained on": "ImageNet ILSVRC-2012"},
         weights_sha256=key,
     )
     spec.builder = lambda: build_ensemble(spec)

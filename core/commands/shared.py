@@ -34,8 +34,8 @@ def add_adapt_argument(p) -> None:
 
     p.add_argument("--adapt", default="auto", choices=["auto", "on", "off"],
                    help="fine-tune the backbone's last stage on the labeled images before predicting "
-                   f"(default auto: when every class has {MIN_SHOTS}+ labels and the backbone is a MobileNetV2 or "
-                   "EfficientNet-Lite)")
+                   f"(default auto: when every class has {MIN_SHOTS}+ labels and the backbone is a MobileNetV2, "
+                   "an EfficientNet-Lite or the ensemble of MobileNetV2 and Lite2)")
 
 
 def resolve_adapt(choice: str, backbone: str, enough_labels: bool) -> bool:

