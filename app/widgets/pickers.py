@@ -14,6 +14,7 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox
 
 from core.backbones import DEFAULT_BACKBONE
+from core.backbones.ensemble import ENSEMBLE_ID
 from core.methods import DEFAULT_METHOD
 
 #: the picker entry that flips between the short and the full list
@@ -109,11 +110,14 @@ def _backbone_choice(bid: str, title: str) -> Choice:
     if "inat" in low:
         return Choice(bid, name, "For nature photos",
                       "Trained on iNaturalist species photos: try it for birds or insects.")
-    if bid == "mobilenet_v2_lite2_imagenet":
+    if bid == ENSEMBLE_ID:
+        from core.adaptation import MIN_SHOTS
+
         return Choice(bid, name, "Other photo models",
-                      "MobileNetV2 and EfficientNet-Lite2 together: better than MobileNetV2 alone on photos, "
-                      "cells and drawings, about 3x slower to analyse. From 3 labels per class it adapts its "
-                      "MobileNetV2 half to your labels.")
+                      "MobileNetV2 and EfficientNet-Lite2 together, about 3x slower to analyse. With 1-2 "
+                      "labels per class better than MobileNetV2 alone on photos, cells and drawings. From "
+                      f"{MIN_SHOTS} labels per class it adapts its MobileNetV2 half to your labels: then it is "
+                      "clearly better on photos, slightly worse on microscopy.")
     if "lite" in low and "efficientnet" in low:
         return Choice(bid, name, "Other photo models",
                       "EfficientNet-Lite, pretrained on ImageNet photos: stronger features, slower to analyse.")

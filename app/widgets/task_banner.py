@@ -8,46 +8,24 @@ from __future__ import annotations
 
 import weakref
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton
 
 from ..jobs import Job
+from .elided import ElidedText
 
 
-class _ElidedLabel(QLabel):
-    """Asks for its whole text (up to its maximum width) and, given less by a crowded status bar,
-    shows it elided with "…" at the width it got, never cut mid-letter."""
+class _ElidedLabel(ElidedText, QLabel):
+    """The task's text, elided to the width the status bar gives it."""
 
-    def __init__(self):
-        super().__init__()
-        self._full = ""
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+    ELIDE_CHROME = 2
 
     def set_full_text(self, text: str) -> None:
-        self._full = text
         self.setToolTip(text)
-        self.updateGeometry()
-        self._elide()
+        self._set_full_text(text)
 
-    def full_text(self) -> str:
-        return self._full
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        h = super().sizeHint()
-        return QSize(min(self.fontMetrics().horizontalAdvance(self._full) + 4, self.maximumWidth()), h.height())
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return QSize(min(self.fontMetrics().horizontalAdvance("Cancelling…") + 4, self.maximumWidth()),
-                     super().minimumSizeHint().height())
-
-    def resizeEvent(self, e) -> None:  # noqa: N802
-        super().resizeEvent(e)
-        self._elide()
-
-    def _elide(self) -> None:
-        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width() - 2))
-        if shown != self.text():
-            self.setText(shown)
+    def _min_width(self) -> int:
+        return min(self.fontMetrics().horizontalAdvance("Cancelling…") + 4, self.maximumWidth())
 
 
 class TaskBanner(QFrame):

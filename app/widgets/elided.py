@@ -1,0 +1,47 @@
+"""Text that fits the width a crowded bar gives it: elided with "…", never clipped mid-letter.
+
+A mixin for QLabel and QPushButton (anything with ``text``/``setText``): the widget asks for its
+whole text (its size hint), accepts less (its minimum), re-elides on every resize, and keeps the
+whole text in :meth:`full_text`.  Plain Qt painting: no custom paint code.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+
+
+class ElidedText:
+    #: width around the text that is not text (padding, border), taken off before eliding
+    ELIDE_CHROME = 0
+    #: added to the text's width in the size hint (+ 4: elidedText must find that the whole text fits)
+    HINT_EXTRA = 4
+
+    _full = ""
+
+    def full_text(self) -> str:
+        return self._full
+
+    def _set_full_text(self, text: str) -> None:
+        self._full = text
+        self._elide()
+        self.updateGeometry()
+
+    def _elide(self) -> None:
+        width = max(self.width() - self.ELIDE_CHROME, 0)
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        if shown != self.text():
+            self.setText(shown)
+
+    def resizeEvent(self, e) -> None:  # noqa: N802
+        super().resizeEvent(e)
+        self._elide()
+
+    def _min_width(self) -> int:  # pragma: no cover - each widget says how narrow it may go
+        raise NotImplementedError
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        width = self.fontMetrics().horizontalAdvance(self._full) + self.HINT_EXTRA
+        return QSize(min(width, self.maximumWidth()), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(min(self._min_width(), self.sizeHint().width()), super().minimumSizeHint().height())
