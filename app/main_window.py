@@ -26,6 +26,7 @@ from .widgets.camera_panel import CameraPanel
 from .widgets.classes_panel import ClassesPanel
 from .widgets.detail_view import DetailView
 from .widgets.filter_bar import FilterBar
+from .widgets.elided import ElidedLabel
 from .widgets.gallery import GalleryFilter, GalleryModel, GalleryView
 from .widgets.help import HelpDialog
 from .widgets.import_report import ImportReport
@@ -156,11 +157,12 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         sb = self.statusBar()
-        self.status_device = QLabel()
-        self.status_counts = QLabel()
-        self.status_embedding = QLabel()
+        # every text here elides (whole text in its tooltip) so a long task's banner keeps its room
+        self.status_device = ElidedLabel(min_width=70)
+        self.status_counts = ElidedLabel(min_width=120)
+        self.status_embedding = ElidedLabel(min_width=80)
         # which features the predictions use: pretrained, or adapted to the labels
-        self.status_features = QLabel()
+        self.status_features = ElidedLabel(min_width=90)
         self.status_features.setObjectName("statusFeatures")
         sb.addWidget(self.status_counts)
         sb.addPermanentWidget(self.banner)  # long tasks: here, so they never push the gallery down

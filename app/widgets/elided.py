@@ -8,6 +8,7 @@ whole text in :meth:`full_text`.  Plain Qt painting: no custom paint code.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QLabel
 
 
 class ElidedText:
@@ -29,8 +30,15 @@ class ElidedText:
     def _elide(self) -> None:
         width = max(self.width() - self.ELIDE_CHROME, 0)
         shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
-        if shown != self.text():
-            self.setText(shown)
+        if shown != self.shown_text():
+            self._show(shown)
+
+    def shown_text(self) -> str:
+        """What the widget shows at its current width."""
+        return self.text()
+
+    def _show(self, shown: str) -> None:
+        self.setText(shown)
 
     def resizeEvent(self, e) -> None:  # noqa: N802
         super().resizeEvent(e)
@@ -45,3 +53,39 @@ class ElidedText:
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(min(self._min_width(), self.sizeHint().width()), super().minimumSizeHint().height())
+
+
+class ElidedLabel(ElidedText, QLabel):
+    """A status-bar QLabel that yields width to its neighbours: ``setText``/``text`` are the whole
+    text (callers and tests see no difference), the label shows as much as fits, down to
+    ``min_width`` pixels, and the whole text is in its tooltip while it is cut short."""
+
+    def __init__(self, text: str = "", min_width: int = 80, parent=None):
+        super().__init__(parent)
+        self._min = min_width
+        self._tip = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        self._set_full_text(text)
+
+    def text(self) -> str:
+        return self._full
+
+    def shown_text(self) -> str:
+        return QLabel.text(self)
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802
+        self._tip = tip
+        self._update_tip()
+
+    def _show(self, shown: str) -> None:
+        QLabel.setText(self, shown)
+        self._update_tip()
+
+    def _update_tip(self) -> None:
+        cut = self.shown_text() != self._full
+        QLabel.setToolTip(self, "\n".join(x for x in ((self._full if cut else ""), self._tip) if x))
+
+    def _min_width(self) -> int:
+        return self._min

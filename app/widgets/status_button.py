@@ -8,11 +8,11 @@ staying in :meth:`full_text` and the tooltip.  Plain QPushButton painting: no cu
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QPushButton, QSizePolicy
 
 from .elided import ElidedText
 
-MIN_WIDTH = 120
+MIN_WIDTH = 100
 #: the theme's QPushButton padding (12 px a side) + border, plus a little air
 CHROME = 32
 
@@ -24,6 +24,8 @@ class StatusButton(ElidedText, QPushButton):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setFlat(True)
+        # a push button's width policy is Minimum (never below its text); this one may shrink and elide
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setStyleSheet("text-align: left;")
         self._tip = ""
 
@@ -35,10 +37,6 @@ class StatusButton(ElidedText, QPushButton):
     def set_help(self, tip: str) -> None:
         self._tip = tip
         self.setToolTip(tip)
-
-    def shown_text(self) -> str:
-        """What the bar shows at the current width."""
-        return self.text()
 
     def _min_width(self) -> int:
         return MIN_WIDTH

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import weakref
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton
 
 from ..jobs import Job
@@ -38,7 +38,7 @@ class TaskBanner(QFrame):
         lay.setContentsMargins(10, 0, 4, 0)
         lay.setSpacing(8)
         self.label = _ElidedLabel()
-        self.label.setMaximumWidth(340)
+        self.label.setMaximumWidth(300)
         self.count = QLabel()
         self.count.setProperty("role", "hint")
         self.bar = QProgressBar()
@@ -53,6 +53,11 @@ class TaskBanner(QFrame):
         lay.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignRight)
         self.jobs: list[Job] = []
         self.hide()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        # the running task and its Cancel button come first: the bar's other texts elide before it
+        # does (it still elides when even their minimums do not fit: a very narrow window)
+        return self.sizeHint()
 
     def track(self, job: Job) -> None:
         """Show ``job`` (the newest tracked job is the one displayed)."""

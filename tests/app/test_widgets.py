@@ -170,3 +170,34 @@ class _Wide(__import__("PySide6.QtWidgets", fromlist=["QLabel"]).QLabel):
 
     def minimumSizeHint(self):  # noqa: N802
         return self.sizeHint()
+
+
+def test_a_running_task_keeps_its_whole_text_and_cancel_in_a_full_status_bar(window, qtbot):
+    """On a 1440 px display, during adaptation, the banner showed 'Adapting t' and the device label
+    was pushed off the bar: the estimate button never shrank below its text.  Now the bar's other
+    texts elide (their whole text stays readable via text() and the tooltip) and the task keeps its room."""
+    from app.widgets.task_banner import TaskBanner
+
+    w = window
+    w.resize(1440, 800)
+    w.evaluation.status.set_status("Estimated accuracy 47 % ± 18, from 30 labels  ·  2 classes often confused: "
+                                   "Hat and Shoes, label more of them")
+    w.status_counts.setText("72 images  ·  30 labeled  ·  6 classes  ·  37 unknown  ·  label a second one")
+    w.status_features.setText("Pretrained features · adapting…")
+    w.status_device.setText("CPU · ONNX Runtime")
+    banner: TaskBanner = w.banner
+    banner._set_text("Adapting the model to your labels…")
+    banner.count.setText("76 / 152")
+    banner.show()
+    sb = w.statusBar()
+    qtbot.waitUntil(lambda: banner.label.shown_text() == "Adapting the model to your labels…", timeout=3_000)
+    qtbot.waitUntil(lambda: w.evaluation.status.shown_text().endswith("…"), timeout=3_000)  # it gave way
+    for widget in (banner, w.status_features, w.status_device, w.status_counts):
+        right = widget.mapTo(sb, widget.rect().topRight()).x()
+        assert widget.isVisible() and widget.width() > 0 and right <= sb.width(), widget
+    assert banner.cancel_button.isVisible() and banner.cancel_button.width() >= banner.cancel_button.sizeHint().width()
+    # an elided label still reports its whole text, and says it on hover
+    w.resize(1000, 800)
+    qtbot.waitUntil(lambda: w.status_counts.shown_text() != w.status_counts.text(), timeout=3_000)
+    assert w.status_counts.text().endswith("label a second one")
+    assert w.status_counts.toolTip().startswith(w.status_counts.text())
