@@ -28,7 +28,8 @@ class ElidedText:
         self.updateGeometry()
 
     def _elide(self) -> None:
-        width = max(self.width() - self.ELIDE_CHROME, 0)
+        # contentsRect: a style sheet's padding (the status bar's labels have 8 px a side) is not text
+        width = max(self.contentsRect().width() - self.ELIDE_CHROME, 0)
         shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
         if shown != self.shown_text():
             self._show(shown)
@@ -48,7 +49,8 @@ class ElidedText:
         raise NotImplementedError
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        width = self.fontMetrics().horizontalAdvance(self._full) + self.HINT_EXTRA
+        m = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self._full) + self.HINT_EXTRA + m.left() + m.right()
         return QSize(min(width, self.maximumWidth()), super().sizeHint().height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
