@@ -13,6 +13,10 @@ RESULTS = ROOT / "bench" / "results"
 ORDER = ["embedding", "ingest", "core_eval", "meta", "meta_methods", "accuracy", "gui", "project", "evaluation", "evaluation_suggestions", "evaluation_auto_guard",
          "batch", "batch_before", "calibration", "readapt", "camera", "backbones", "reliability", "bundle"]
 
+# raw outputs of runs that a section above quotes and explains (backbones.md): kept for their
+# commands and per-episode .npz files, not repeated in BENCHMARKS.md
+QUOTED = {"backbones_adapted_ensemble", "backbones_adapted_builtin", "backbones_adapted_builtin_3shot"}
+
 HEADER = """# FewLens benchmarks
 
 Every number below was measured on this project's build machine (x86_64, 2 CPU cores, no GPU)
@@ -51,7 +55,7 @@ with and without `torch.compile`); it exits cleanly with "no CUDA" here.
 
 def main() -> None:
     parts = [HEADER]
-    names = ORDER + sorted(p.stem for p in RESULTS.glob("*.md") if p.stem not in ORDER)
+    names = ORDER + sorted(p.stem for p in RESULTS.glob("*.md") if p.stem not in ORDER and p.stem not in QUOTED)
     for name in names:
         f = RESULTS / f"{name}.md"
         if f.exists():
