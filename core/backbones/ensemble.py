@@ -8,8 +8,11 @@ blood-cell microscopy, drawn characters), and it gains most where few labels exi
 the whole vector like any embedding.
 
 One module, one ONNX graph: the input is prepared for the member with the largest input (crop and
-normalization of Lite2: 260 px, (p - 127) / 128); each other member gets it resized in the graph
-to its own size and renormalized to its own statistics (a per-channel multiply-add).  So the
+normalization of Lite2: 260 px of a 292 px resize, (p - 127) / 128); each other member gets, in the
+graph, its own share of it (MobileNetV2 keeps 224/256 of the resized side: the central 256 px),
+resized to its own size and renormalized to its own statistics (a per-channel multiply-add).  The
+crop share matters on blood cells, where the cell fills the centre: resizing Lite2's whole crop for
+MobileNetV2 cost 0.4-0.9 points there against the members' own crops (bench/results/backbones.md).  So the
 export contract (one uint8 image in, one embedding out), the camera and batch prediction need
 nothing new.  Torch stays out of listing: the members' torch modules are built on first use.
 
@@ -30,7 +33,7 @@ ENSEMBLE_ID = "mobilenet_v2_lite2_imagenet"
 MEMBERS = ("mobilenet_v2_imagenet", "efficientnet_lite2_imagenet")
 #: the member core.adaptation fine-tunes (an index into MEMBERS); the others stay as pretrained
 ADAPTED_MEMBER = 0
-CONVERTER_VERSION = "ensemble-1"
+CONVERTER_VERSION = "ensemble-2"  # 2: each member its own crop share
 #: SHA-256 of each member's weights, pinned so the cache key needs no file read at listing (a test
 #: checks the pins against the files: a changed member must change the ensemble's key too)
 MEMBER_SHA256 = {
@@ -51,6 +54,9 @@ def _module_class():
             super().__init__()
             self.members = nn.ModuleList(members)
             self.sizes = [s.input_size for s in specs]
+            # the central square each member keeps of the input: the share its own preprocessing keeps
+            # of the resized shorter side (input_size / resize_size), capped at the whole input
+            self.crops = [min(spec.input_size, round(spec.resize_size * s.input_size / s.resize_size)) for s in specs]
             self.input_size = spec.input_size
             self.dims = [s.embed_dim for s in specs]
             self.embed_dim = sum(self.dims)
@@ -73,7 +79,10 @@ def _module_class():
             parts = []
             for k, member in enumerate(self.members):
                 xk = x
-                if self.sizes[k] != self.input_size:
+                if self.crops[k] < self.input_size:
+                    off = (self.input_size - self.crops[k]) // 2
+                    xk = xk[:, :, off:off + self.crops[k], off:off + self.crops[k]]
+                if self.sizes[k] != self.crops[k]:
                     xk = F.interpolate(xk, size=(self.sizes[k], self.sizes[k]), mode="bilinear", align_corners=False)
                 xk = xk * getattr(self, f"scale{k}") + getattr(self, f"shift{k}")
                 parts.append(F.normalize(member(xk), dim=1, eps=1e-12))

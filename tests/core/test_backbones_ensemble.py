@@ -81,11 +81,12 @@ def test_one_onnx_graph_matches_torch_and_each_half_is_its_members_features(data
     # each half is a unit vector / sqrt(2): neither member outweighs the other
     np.testing.assert_allclose(np.linalg.norm(a[:, :1280], axis=1), 2 ** -0.5, rtol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(a[:, 1280:], axis=1), 2 ** -0.5, rtol=1e-4)
-    # Lite2's half is Lite2 on the same crop; MobileNetV2's is MobileNetV2 on that crop resized to 224,
-    # close to (not the same as) its own 256 -> 224 crop
+    # Lite2's half is Lite2 on the same crop; MobileNetV2's is MobileNetV2 on its own share of that crop
+    # (the central 256 px) resized to 224: close to its own 256 -> 224 crop (resizing the whole 260 px
+    # crop instead gave cosines down to 0.959 on these photos)
     lite = Embedder(MEMBERS[1], device="cpu").embed_batch(x)
     assert ((_unit(a[:, 1280:]) * _unit(lite)).sum(1)).min() >= 0.9999
     mnv2 = Embedder(MEMBERS[0], device="cpu").embed_images(imgs)
     cos = (_unit(a[:, :1280]) * _unit(mnv2)).sum(1)
-    assert cos.min() >= 0.95, cos
+    assert cos.min() >= 0.97, cos
 
