@@ -14,7 +14,7 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox
 
 from core.backbones import DEFAULT_BACKBONE
-from core.backbones.ensemble import ENSEMBLE_ID
+from core.backbones.ensemble import ENSEMBLES
 from core.methods import DEFAULT_METHOD
 
 #: the picker entry that flips between the short and the full list
@@ -95,6 +95,21 @@ def method_choices(names: list[str], quality=None, current: str | None = None) -
     return out
 
 
+#: What each built-in ensemble is for, from bench/results/backbones.md
+ENSEMBLE_DETAILS = {
+    "mobilenet_v2_lite2_imagenet":
+        "MobileNetV2 and EfficientNet-Lite2 together, about 3.5x slower to analyse. With 1-2 labels per class "
+        "better than MobileNetV2 alone on photos, cells and drawings. From {min_shots} labels per class it "
+        "adapts its MobileNetV2 part to your labels: then it is clearly better on photos, slightly worse on "
+        "microscopy.",
+    "mobilenet_v2_lite0_lite2_imagenet":
+        "MobileNetV2, EfficientNet-Lite0 and Lite2 together, about 4.5x slower to analyse. With 1-2 labels per "
+        "class the most accurate on photos, cells and drawings. From {min_shots} labels per class it adapts "
+        "its MobileNetV2 part to your labels: then it is clearly better on photos and worse on microscopy "
+        "than MobileNetV2 alone.",
+}
+
+
 def backbone_choice(bid: str, title: str, detail: str = "") -> Choice:
     import dataclasses
 
@@ -110,14 +125,10 @@ def _backbone_choice(bid: str, title: str) -> Choice:
     if "inat" in low:
         return Choice(bid, name, "For nature photos",
                       "Trained on iNaturalist species photos: try it for birds or insects.")
-    if bid == ENSEMBLE_ID:
+    if bid in ENSEMBLES:
         from core.adaptation import MIN_SHOTS
 
-        return Choice(bid, name, "Other photo models",
-                      "MobileNetV2 and EfficientNet-Lite2 together, about 3x slower to analyse. With 1-2 "
-                      "labels per class better than MobileNetV2 alone on photos, cells and drawings. From "
-                      f"{MIN_SHOTS} labels per class it adapts its MobileNetV2 half to your labels: then it is "
-                      "clearly better on photos, slightly worse on microscopy.")
+        return Choice(bid, name, "Other photo models", ENSEMBLE_DETAILS[bid].format(min_shots=MIN_SHOTS))
     if "lite" in low and "efficientnet" in low:
         return Choice(bid, name, "Other photo models",
                       "EfficientNet-Lite, pretrained on ImageNet photos: stronger features, slower to analyse.")

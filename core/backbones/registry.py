@@ -18,7 +18,7 @@ _plugins_loaded = False
 
 
 def _ensure_bundled() -> None:
-    """The Coral and EfficientNet-Lite backbones and their ensemble: cheap (specs only, no weights read,
+    """The Coral and EfficientNet-Lite backbones and their ensembles: cheap (specs only, no weights read,
     no torch)."""
     global _bundled_loaded
     with _lock:
@@ -26,10 +26,10 @@ def _ensure_bundled() -> None:
             return
         _bundled_loaded = True
         from .coral import coral_specs
-        from .ensemble import ensemble_spec
+        from .ensemble import ensemble_specs
         from .lite import lite_specs
 
-        for spec in coral_specs() + lite_specs() + [ensemble_spec()]:
+        for spec in coral_specs() + lite_specs() + ensemble_specs():
             _registry.setdefault(spec.id, spec)
 
 

@@ -27,7 +27,8 @@ BUNDLED = {
 
 
 # pip-installed weights (core.backbones.lite), listed after the Coral models
-LITE = ["efficientnet_lite0_imagenet", "efficientnet_lite2_imagenet", "mobilenet_v2_lite2_imagenet"]
+LITE = ["efficientnet_lite0_imagenet", "efficientnet_lite2_imagenet", "mobilenet_v2_lite2_imagenet",
+        "mobilenet_v2_lite0_lite2_imagenet"]
 
 
 def test_bundled_specs_state_what_they_are():
