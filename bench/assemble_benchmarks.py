@@ -15,7 +15,8 @@ ORDER = ["embedding", "ingest", "core_eval", "meta", "meta_methods", "accuracy",
 
 # raw outputs of runs that a section above quotes and explains (backbones.md): kept for their
 # commands and per-episode .npz files, not repeated in BENCHMARKS.md
-QUOTED = {"backbones_adapted_ensemble", "backbones_adapted_builtin", "backbones_adapted_builtin_3shot"}
+QUOTED = {"backbones_adapted_ensemble", "backbones_adapted_builtin", "backbones_adapted_builtin_3shot",
+          "backbones_adapted_builtin2"}
 
 HEADER = """# FewLens benchmarks
 
