@@ -104,9 +104,9 @@ ENSEMBLE_DETAILS = {
         "microscopy.",
     "mobilenet_v2_lite0_lite2_imagenet":
         "MobileNetV2, EfficientNet-Lite0 and Lite2 together, about 4.5x slower to analyse. With 1-2 labels per "
-        "class better than MobileNetV2 alone on photos, cells and drawings, and the strongest here on cells. From {min_shots} labels per class it adapts "
-        "its MobileNetV2 part to your labels: then it is clearly better on photos and worse on microscopy "
-        "than MobileNetV2 alone.",
+        "class better than MobileNetV2 alone on photos, cells and drawings, and the strongest here on cells. "
+        "From {min_shots} labels per class it adapts its MobileNetV2 part to your labels: then it is clearly "
+        "better on photos and worse on microscopy than MobileNetV2 alone.",
 }
 
 

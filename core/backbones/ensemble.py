@@ -159,7 +159,3 @@ def ensemble_spec(ensemble_id: str = ENSEMBLE_ID) -> BackboneSpec:
 
 def ensemble_specs() -> list[BackboneSpec]:
     return [ensemble_spec(i) for i in ENSEMBLES]
-
-
-def is_ensemble(spec: BackboneSpec) -> bool:
-    return spec.info.get("architecture") == "ensemble"
